@@ -1,0 +1,103 @@
+"""The `deepfeat` command: run the service (`up`, `api`, `worker`, `migrate`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from deepfeat.config import Settings, get_settings
+from deepfeat.db import migrate as migrations
+from deepfeat.processes import (
+    Supervisor,
+    admin_key,
+    api_command,
+    default_queues,
+    thread_plan,
+    worker_command,
+)
+
+app = typer.Typer(
+    help="deepfeat: train networks from a spec and serve what they learned.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+Host = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps the API local.")]
+Port = Annotated[int, typer.Option(help="TCP port of the API.")]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    if data_dir is not None:
+        os.environ["DEEPFEAT_DATA_DIR"] = str(data_dir.expanduser().resolve())
+        get_settings.cache_clear()
+    return get_settings()
+
+
+@app.command()
+def migrate(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Upgrade the database schema to this version of deepfeat."""
+    settings = _settings(data_dir)
+    migrations.upgrade(settings.resolved_database_url)
+    console.print(f"[green]database at {migrations.head_revision()}[/green]")
+
+
+@app.command()
+def up(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where data, artifacts and SQLite files live.")
+    ] = None,
+) -> None:
+    """Migrate, then run the API and one worker until Ctrl-C."""
+    settings = _settings(data_dir)
+    migrations.upgrade(settings.resolved_database_url)
+    key = admin_key(settings)
+    plan = thread_plan()
+    base = {**os.environ, "DEEPFEAT_DATA_DIR": str(settings.data_dir), "DEEPFEAT_BOOTSTRAP_KEY": key}
+    supervisor = Supervisor(
+        {
+            "api": (api_command(host, port), {**base, "DEEPFEAT_TORCH_THREADS": str(plan.api_threads)}),
+            "worker": (
+                worker_command(default_queues(), 1),
+                {**base, "DEEPFEAT_TORCH_THREADS": str(plan.worker_threads)},
+            ),
+        }
+    )
+    console.print(f"deepfeat is starting at [bold]http://{host}:{port}[/bold]")
+    console.print(f"admin key: [bold]{key}[/bold]  (kept in {settings.admin_key_file})")
+    db, broker = _redact(settings.resolved_database_url), _redact(settings.resolved_broker_url)
+    console.print(f"database: {db}  broker: {broker}")
+    raise typer.Exit(supervisor.run())
+
+
+@app.command()
+def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out."""
+    argv = api_command(host, port)
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with uvicorn; argv is ours
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues; default cpu (+gpu with CUDA).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs trained at once by this worker.")] = 1,
+) -> None:
+    """Run only a training worker (same DEEPFEAT_* settings)."""
+    argv = worker_command(queues or default_queues(), concurrency)
+    os.environ["DEEPFEAT_WORKER_CONCURRENCY"] = str(concurrency)
+    os.execv(argv[0], argv)  # noqa: S606
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url

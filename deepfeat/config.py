@@ -1,0 +1,69 @@
+"""One settings object for every process: the API, the workers and the CLI read the same DEEPFEAT_* vars."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEEPFEAT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./var"), description="Artifacts, the SQLite files and the admin key."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in the data dir."
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker; default: an embedded SQLite-backed broker that needs no server.",
+    )
+    bootstrap_key: SecretStr | None = Field(default=None, description="Accepted as an admin key when set.")
+
+    # Runs: a worker holds a lease it renews by heartbeat; an expired lease means the worker is gone.
+    lease_seconds: int = Field(default=60, ge=5)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    torch_threads: int | None = Field(default=None, ge=1, description="Threads per torch process.")
+
+    # Spec budgets: refused at validation, before anything is queued.
+    max_epochs: int = Field(default=1000, ge=1)
+    max_layers: int = Field(default=64, ge=1)
+    max_batch_size: int = Field(default=65536, ge=1)
+    max_params: int = Field(default=50_000_000, ge=1)
+    max_memory_bytes: int = Field(default=8 * 2**30, ge=1)
+
+    page_size_max: int = Field(default=200, ge=1)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'deepfeat.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.data_dir / "admin.key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

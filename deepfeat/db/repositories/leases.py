@@ -1,0 +1,127 @@
+"""What a worker writes about the run it executes. Not project-scoped (workers are trusted), but fenced:
+every write names the attempt it belongs to, so a worker that lost its lease changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, Result, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from deepfeat.db.models import Artifact, Run, RunEvent, RunMetric
+from deepfeat.db.types import utcnow
+
+ACTIVE = ("running", "cancelling")
+
+
+class LeaseRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, run_id: str) -> Run | None:
+        return self.session.get(Run, run_id, populate_existing=True)
+
+    def claim(self, run_id: str, owner: str, lease_seconds: int) -> int | None:
+        """Take the run if it is queued or its holder's lease expired; the new attempt number, or None."""
+        now = utcnow()
+        claimable = or_(
+            Run.status == "queued",
+            and_(Run.status.in_(ACTIVE), Run.lease_expires_at < now),
+        )
+        result = self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, claimable, Run.attempt < Run.max_attempts)
+            .values(
+                status="running",
+                attempt=Run.attempt + 1,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        return self.session.scalar(select(Run.attempt).where(Run.id == run_id))
+
+    def renew(self, run_id: str, attempt: int, lease_seconds: int, progress: dict[str, Any]) -> Run | None:
+        """Extend the lease and record progress; None when this attempt no longer holds the run."""
+        now = utcnow()
+        result = self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE))
+            .values(
+                lease_expires_at=now + timedelta(seconds=lease_seconds), progress=progress, updated_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        return self.get(run_id)
+
+    def finish(
+        self,
+        run_id: str,
+        attempt: int,
+        status: str,
+        *,
+        error: str | None = None,
+        best: dict[str, Any] | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "finished_at": utcnow(),
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": utcnow(),
+        }
+        if best is not None:
+            values["best_metrics"] = best
+        if progress is not None:
+            values["progress"] = progress
+        result = self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    def record_metrics(
+        self, run_id: str, attempt: int, epoch: int, step: int, metrics: dict[str, float]
+    ) -> None:
+        # A resumed attempt may redo an epoch: replace, never duplicate, its values.
+        self.session.execute(
+            delete(RunMetric).where(
+                RunMetric.run_id == run_id, RunMetric.step == step, RunMetric.key.in_(list(metrics))
+            )
+        )
+        self.session.add_all(
+            RunMetric(run_id=run_id, step=step, epoch=epoch, key=k, value=float(v), attempt=attempt)
+            for k, v in metrics.items()
+        )
+
+    def add_event(
+        self, run_id: str, kind: str, message: str, *, level: str = "info", data: dict[str, Any] | None = None
+    ) -> None:
+        self.session.add(RunEvent(run_id=run_id, kind=kind, level=level, message=message, data=data or {}))
+
+    def add_artifact(self, artifact: Artifact) -> None:
+        self.session.execute(
+            delete(Artifact).where(Artifact.run_id == artifact.run_id, Artifact.name == artifact.name)
+        )
+        self.session.add(artifact)
+
+    def expired(self, now: datetime) -> list[str]:
+        return list(
+            self.session.scalars(select(Run.id).where(Run.status.in_(ACTIVE), Run.lease_expires_at < now))
+        )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount

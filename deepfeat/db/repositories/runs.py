@@ -1,0 +1,62 @@
+"""Runs of one project, with their metrics, events and artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from deepfeat.db.models import Artifact, Run, RunEvent, RunMetric
+
+
+class RunRepository:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    @property
+    def _owned(self) -> ColumnElement[bool]:
+        return Run.project_id == self.project_id
+
+    def get(self, run_id: str) -> Run | None:
+        return self.session.scalar(select(Run).where(Run.id == run_id, Run.project_id == self.project_id))
+
+    def by_idempotency_key(self, key: str) -> Run | None:
+        return self.session.scalar(
+            select(Run).where(Run.idempotency_key == key, Run.project_id == self.project_id)
+        )
+
+    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Run]:
+        """Newest first; `after` is the last id of the previous page."""
+        query = select(Run).where(Run.project_id == self.project_id)
+        if status:
+            query = query.where(Run.status == status)
+        if after:
+            query = query.where(Run.id < after)
+        return self.session.scalars(query.order_by(Run.id.desc()).limit(limit)).all()
+
+    def add(self, run: Run) -> Run:
+        run.project_id = self.project_id
+        self.session.add(run)
+        self.session.flush()
+        return run
+
+    def metrics(self, run_id: str, key: str | None) -> Sequence[RunMetric]:
+        query = select(RunMetric).join(Run).where(RunMetric.run_id == run_id, self._owned)
+        if key:
+            query = query.where(RunMetric.key == key)
+        return self.session.scalars(query.order_by(RunMetric.step, RunMetric.key)).all()
+
+    def events(self, run_id: str, after: int | None, limit: int) -> Sequence[RunEvent]:
+        query = select(RunEvent).join(Run).where(RunEvent.run_id == run_id, self._owned)
+        if after is not None:
+            query = query.where(RunEvent.id > after)
+        return self.session.scalars(query.order_by(RunEvent.id).limit(limit)).all()
+
+    def artifacts(self, run_id: str) -> Sequence[Artifact]:
+        return self.session.scalars(
+            select(Artifact)
+            .where(Artifact.run_id == run_id, Artifact.project_id == self.project_id)
+            .order_by(Artifact.name)
+        ).all()

@@ -1,0 +1,45 @@
+"""`mlp`: dense layers with optional normalisation and dropout; the last hidden layer is the embedding."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deepfeat.nn.blocks import InputNorm, activation, flat_size, initialise
+from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.specs.model import MLPSpec
+
+
+class MLP(DeepfeatModel):
+    def __init__(self, spec: MLPSpec, input_shape: list[int], output_dim: int) -> None:
+        super().__init__()
+        self.input_norm = InputNorm(input_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = flat_size(input_shape)
+        for size in spec.hidden:
+            layers.append(nn.Linear(width, size))
+            if spec.batchnorm:
+                layers.append(nn.BatchNorm1d(size))
+            if spec.layernorm:
+                layers.append(nn.LayerNorm(size))
+            layers.append(activation(spec.activation))
+            if spec.dropout > 0:
+                layers.append(nn.Dropout(spec.dropout))
+            width = size
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width, output_dim)
+        self.embedding_dim = width
+        initialise(self, spec.init, spec.activation)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.features(self.input_norm(x))
+        return out
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(features)
+        return out
+
+
+@register("mlp")
+def build_mlp(spec: MLPSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+    return MLP(spec, input_shape, output_dim)

@@ -1,0 +1,49 @@
+"""Model families registered by name (after timm's `register_model` / `create_model`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from deepfeat.errors import SpecError
+from deepfeat.nn.blocks import InputNorm
+
+
+class DeepfeatModel(nn.Module):
+    """Every built network: `forward_features` gives the embedding, `forward_head` the task output."""
+
+    input_norm: InputNorm  # standardises raw inputs; fitted on the training split
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+Builder = Callable[[Any, list[int], int], DeepfeatModel]
+B = TypeVar("B", bound=Builder)
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register(family: str) -> Callable[[B], B]:
+    def decorator(builder: B) -> B:
+        _REGISTRY[family] = builder
+        return builder
+
+    return decorator
+
+
+def create_model(spec: Any, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+    """Build the network `spec` describes for samples of `input_shape` and `output_dim` outputs."""
+    try:
+        builder = _REGISTRY[spec.type]
+    except KeyError:
+        raise SpecError("/model/type", f"unknown model type {spec.type!r}") from None
+    return builder(spec, input_shape, output_dim)

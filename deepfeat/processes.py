@@ -1,0 +1,138 @@
+"""Starting deepfeat's processes: the command lines for the API and a worker, and `up` which runs both.
+
+The CLI launches them as child programs rather than importing the gateway or Celery, so the core keeps
+its import direction (deepfeat never imports service/ or workers/).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepfeat.config import Settings
+
+
+def api_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "service.asgi:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+
+
+def worker_command(queues: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"deepfeat-{os.getpid()}@%h",
+    ]
+
+
+def default_queues() -> str:
+    """`cpu`, plus `gpu` when this machine has CUDA (asked in a child, never in the worker parent)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"],
+        check=False,
+        capture_output=True,
+    )
+    return "cpu,gpu" if probe.returncode == 0 else "cpu"
+
+
+def admin_key(settings: Settings) -> str:
+    """The key `up` prints: the env's bootstrap key, or one made on first start and kept in the data dir."""
+    if settings.bootstrap_key is not None:
+        return settings.bootstrap_key.get_secret_value()
+    path = settings.admin_key_file
+    if path.exists():
+        return path.read_text().strip()
+    key = "df_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+@dataclass
+class Plan:
+    """How `up` shares the cores: the worker trains, the API only validates specs for now."""
+
+    worker_threads: int
+    api_threads: int
+
+
+def thread_plan(cpus: int | None = None) -> Plan:
+    cpus = cpus or os.cpu_count() or 1
+    return Plan(worker_threads=max(1, cpus - 1), api_threads=1)
+
+
+class Supervisor:
+    """Runs the API and a worker until Ctrl-C/SIGTERM or until either exits; then stops both."""
+
+    def __init__(
+        self, commands: dict[str, tuple[list[str], dict[str, str]]], cwd: Path | None = None
+    ) -> None:
+        self.commands = commands
+        self.cwd = cwd
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for name, (argv, env) in self.commands.items():
+                self.children[name] = subprocess.Popen(argv, env=env, cwd=self.cwd)
+            while not self.stopping:
+                for name, child in self.children.items():
+                    if child.poll() is not None:
+                        print(
+                            f"deepfeat: {name} exited with code {child.returncode}; stopping", file=sys.stderr
+                        )
+                        self.stopping = True
+                        break
+                time.sleep(0.2)
+            return self._stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def _stop(self, grace_s: float = 20.0) -> int:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        codes = []
+        for child in self.children.values():
+            try:
+                codes.append(child.wait(timeout=max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                codes.append(child.wait())
+        return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1

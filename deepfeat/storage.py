@@ -1,0 +1,83 @@
+"""Content-addressed artifact store on local disk.
+
+Blobs live at `blobs/<sha[:2]>/<sha>`; the same bytes stored twice share one file. Writes go to a temp
+file, are fsynced and then `os.replace`d into place, so a reader never sees half a blob. The interface
+(put/open/path by key) is small enough to back with an object store later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from deepfeat.errors import NotFound
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    key: str  # relative path inside the store; what the DB records
+    sha256: str
+    size_bytes: int
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def put_bytes(self, data: bytes) -> StoredBlob:
+        return self.put_file_from(lambda handle: handle.write(data))
+
+    def put_file_from(self, write: Callable[[IO[bytes]], object]) -> StoredBlob:
+        """Store what `write(handle)` writes into a fresh file (streamed; never whole in memory)."""
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return self._adopt(Path(tmp))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _adopt(self, tmp: Path) -> StoredBlob:
+        digest = hashlib.sha256()
+        size = 0
+        with tmp.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        key = f"blobs/{sha[:2]}/{sha}"
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            tmp.unlink()
+        else:
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        return StoredBlob(key=key, sha256=sha, size_bytes=size)
+
+    def path(self, key: str) -> Path:
+        """The file for `key`, refusing anything that would resolve outside the store."""
+        candidate = (self.root / key).resolve()
+        if not candidate.is_relative_to(self.root / "blobs") or not candidate.is_file():
+            raise NotFound(f"artifact {key!r} not found")
+        return candidate
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

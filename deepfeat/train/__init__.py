@@ -1,0 +1,1 @@
+"""Training: setup → fit → validate → checkpoint, and what each task optimises and reports."""

@@ -1,0 +1,141 @@
+"""The training loop: one readable screen, in the spirit of nanoGPT's train.py.
+
+Data is fed as pre-built tensors sliced per batch (faster than a per-sample DataLoader for in-memory
+sets on our CPUs); the caller owns persistence through the `Reporter`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from deepfeat.specs.training import EarlyStoppingSpec, TrainingSpec
+from deepfeat.train.objectives import MetricSums, Objective
+from deepfeat.train.optim import build_optimizer, build_scheduler, penalised_weights, penalty
+
+
+class Reporter(Protocol):
+    def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Tensors:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass
+class FitResult:
+    best: dict[str, float] = field(default_factory=dict)
+    epochs_run: int = 0
+    stopped: str = "completed"  # completed | early_stopping | cancelled
+
+
+def fit(
+    model: nn.Module,
+    objective: Objective,
+    train: Tensors,
+    val: Tensors,
+    spec: TrainingSpec,
+    reporter: Reporter,
+) -> FitResult:
+    generator = torch.Generator().manual_seed(spec.seed)
+    batch = min(spec.batch_size, len(train))
+    steps_per_epoch = math.ceil(len(train) / batch)
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], spec.optimizer)
+    scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
+    weights = penalised_weights(model)
+    stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
+    result, step = FitResult(), 0
+
+    for epoch in range(1, spec.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        sums = MetricSums()
+        for idx in torch.randperm(len(train), generator=generator).split(batch):
+            x, y = train.x[idx], train.y[idx]
+            output = model(x)
+            loss = objective.loss(output, y)
+            extra = penalty(weights, spec.l1, spec.l2)
+            optimizer.zero_grad(set_to_none=True)
+            (loss if extra is None else loss + extra).backward()
+            if spec.grad_clip_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
+            optimizer.step()
+            if scheduler is not None and per_step:
+                scheduler.step()
+            objective.accumulate(sums, output.detach(), y, float(loss.detach()))
+            step += 1
+            if reporter.should_stop():
+                result.stopped = "cancelled"
+                return result
+
+        elapsed = time.perf_counter() - started
+        metrics = objective.summarise(sums, "") | evaluate(model, objective, val, batch)
+        metrics |= {
+            "lr": optimizer.param_groups[0]["lr"],
+            "epoch_time": elapsed,
+            "samples_per_s": len(train) / elapsed if elapsed > 0 else 0.0,
+        }
+        if scheduler is not None and not per_step:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(metrics["val_loss"])
+            else:
+                scheduler.step()
+        reporter.epoch_end(epoch, step, metrics)
+        result.epochs_run = epoch
+        if stopper is None or stopper.update(metrics, model):
+            result.best = metrics
+        elif stopper.exhausted:
+            result.stopped = "early_stopping"
+            break
+
+    if stopper is not None and stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)  # end on the best epoch's weights, not the last
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, objective: Objective, data: Tensors, batch: int) -> dict[str, float]:
+    model.eval()
+    sums = MetricSums()
+    for start in range(0, len(data), batch):
+        x, y = data.x[start : start + batch], data.y[start : start + batch]
+        output = model(x)
+        objective.accumulate(sums, output, y, float(objective.loss(output, y)))
+    return objective.summarise(sums, "val_")
+
+
+class EarlyStopper:
+    def __init__(self, spec: EarlyStoppingSpec) -> None:
+        self.spec = spec
+        minimise = spec.mode == "min" or (spec.mode == "auto" and "loss" in spec.metric)
+        self.sign = 1.0 if minimise else -1.0
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, metrics: dict[str, float], model: nn.Module) -> bool:
+        """Record this epoch; True when it is the best so far."""
+        value = self.sign * metrics[self.spec.metric]
+        if value < self.best - self.spec.min_delta:
+            self.best, self.bad_epochs = value, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.bad_epochs >= self.spec.patience

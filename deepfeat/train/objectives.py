@@ -1,0 +1,78 @@
+"""What each task minimises and which metrics it reports (names are what the API and dashboard show)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+
+@dataclass
+class MetricSums:
+    """Sums over batches, turned into means at the end of an epoch."""
+
+    loss: float = 0.0
+    correct: float = 0.0
+    abs_error: float = 0.0
+    sq_error: float = 0.0
+    target_sum: float = 0.0
+    target_sq_sum: float = 0.0
+    count: int = 0
+
+
+class Objective:
+    task: str
+    output_dim: int
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+        raise NotImplementedError
+
+    def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class Classification(Objective):
+    task = "classification"
+
+    def __init__(self, n_classes: int) -> None:
+        self.output_dim = n_classes
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+        n = target.shape[0]
+        sums.loss += loss * n
+        sums.correct += float((output.argmax(dim=1) == target).sum())
+        sums.count += n
+
+    def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
+        n = max(sums.count, 1)
+        return {f"{prefix}loss": sums.loss / n, f"{prefix}accuracy": sums.correct / n}
+
+
+class Regression(Objective):
+    task = "regression"
+    output_dim = 1
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output.squeeze(-1), target)
+
+    def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+        error = output.squeeze(-1) - target
+        sums.loss += loss * target.shape[0]
+        sums.abs_error += float(error.abs().sum())
+        sums.sq_error += float((error**2).sum())
+        sums.target_sum += float(target.sum())
+        sums.target_sq_sum += float((target**2).sum())
+        sums.count += target.shape[0]
+
+    def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
+        n = max(sums.count, 1)
+        variance = sums.target_sq_sum / n - (sums.target_sum / n) ** 2
+        r2 = 1.0 - (sums.sq_error / n) / variance if variance > 0 else 0.0
+        return {f"{prefix}loss": sums.loss / n, f"{prefix}mae": sums.abs_error / n, f"{prefix}r2": r2}

@@ -1,0 +1,88 @@
+"""From a run spec and a dataset's schema to a model and an objective, checking they fit together.
+
+Only the schema is needed, so `POST /v1/runs:validate` answers without loading the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deepfeat.config import Settings
+from deepfeat.errors import SpecError
+from deepfeat.nn import DeepfeatModel, create_model
+from deepfeat.nn.inspect import ModelReport, inspect_model
+from deepfeat.specs.runs import RunSpec
+from deepfeat.train.objectives import Classification, Objective, Regression
+
+EPOCH_METRICS = ("lr", "epoch_time", "samples_per_s")
+TASK_METRICS = {"classification": ("loss", "accuracy"), "regression": ("loss", "mae", "r2")}
+
+
+@dataclass(frozen=True)
+class Setup:
+    model: DeepfeatModel
+    objective: Objective
+    input_shape: list[int]
+    report: ModelReport
+
+
+def metric_names(task: str) -> list[str]:
+    base = TASK_METRICS[task]
+    return [*base, *(f"val_{m}" for m in base), *EPOCH_METRICS]
+
+
+def objective_for(task: str, schema: dict[str, Any]) -> Objective:
+    target_type = schema.get("target_type")
+    if task == "classification":
+        classes = schema.get("classes") or []
+        if target_type != "categorical" or len(classes) < 2:
+            raise SpecError(
+                "/task", "classification needs a dataset with a categorical target of ≥ 2 classes"
+            )
+        return Classification(n_classes=1 + max(int(c["label"]) for c in classes))
+    if target_type != "numeric":
+        raise SpecError("/task", f"regression needs a numeric target; this dataset's target is {target_type}")
+    return Regression()
+
+
+def setup_run(spec: RunSpec, schema: dict[str, Any], settings: Settings) -> Setup:
+    """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where."""
+    _check_budgets(spec, settings)
+    objective = objective_for(spec.task, schema)
+    input_shape = [int(d) for d in schema["input_shape"]]
+    model = create_model(spec.model, input_shape, objective.output_dim)
+    report = inspect_model(model, input_shape, spec.training.batch_size)
+    if report.params > settings.max_params:
+        raise SpecError(
+            "/model", f"{report.params:,} parameters is over the limit of {settings.max_params:,}"
+        )
+    if report.memory_estimate > settings.max_memory_bytes:
+        raise SpecError(
+            "/training/batch_size",
+            f"one step needs about {report.memory_estimate / 2**20:.0f} MiB, over the limit of "
+            f"{settings.max_memory_bytes / 2**20:.0f} MiB: lower batch_size or the model's width",
+        )
+    return Setup(model, objective, input_shape, report)
+
+
+def _check_budgets(spec: RunSpec, settings: Settings) -> None:
+    training = spec.training
+    if training.epochs > settings.max_epochs:
+        raise SpecError(
+            "/training/epochs", f"{training.epochs} epochs is over the limit of {settings.max_epochs}"
+        )
+    if training.batch_size > settings.max_batch_size:
+        raise SpecError(
+            "/training/batch_size", f"{training.batch_size} is over the limit of {settings.max_batch_size}"
+        )
+    hidden = getattr(spec.model, "hidden", [])
+    if len(hidden) > settings.max_layers:
+        raise SpecError("/model/hidden", f"{len(hidden)} layers is over the limit of {settings.max_layers}")
+    stopping = training.early_stopping
+    if stopping is not None and stopping.metric not in metric_names(spec.task):
+        known = ", ".join(metric_names(spec.task))
+        raise SpecError(
+            "/training/early_stopping/metric",
+            f"{stopping.metric!r} is not logged for {spec.task}; use one of {known}",
+        )

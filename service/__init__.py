@@ -1,0 +1,1 @@
+"""The HTTP gateway (FastAPI). Only this package imports FastAPI."""

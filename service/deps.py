@@ -1,0 +1,54 @@
+"""Request dependencies. `db_session` is the one commit point of a request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from deepfeat.db.session import commit, rollback
+from deepfeat.services.auth import Principal, authenticate
+from service.state import AppState
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.deepfeat
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def db_session(state: State) -> Iterator[Session]:
+    session = state.sessions()
+    try:
+        yield session
+        commit(session)  # then runs after-commit work such as enqueueing
+    except BaseException:
+        rollback(session)
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+
+
+def principal(
+    session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return authenticate(session, credentials.credentials if credentials else None)
+
+
+def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    who.require("write")
+    return who
+
+
+Reader = Annotated[Principal, Depends(principal)]
+Writer = Annotated[Principal, Depends(writer)]

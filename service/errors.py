@@ -1,0 +1,90 @@
+"""One place turns every failure into the JSON error shape `{"error", "detail", ...}`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from deepfeat.errors import DeepfeatError, Unauthorized, json_pointer
+
+log = logging.getLogger(__name__)
+
+
+def pointer_for(loc: Sequence[str | int], document: Any) -> str:
+    """JSON pointer into what the client sent for a pydantic error `loc`.
+
+    Pydantic puts discriminated-union tags (`mlp`) and type names into `loc`; they are not in the
+    document, so walking the document tells them apart from real keys.
+    """
+    path: list[str | int] = []
+    current = document
+    for i, part in enumerate(loc):
+        if _has(current, part):
+            path.append(part)
+            current = current[part]
+        elif i == len(loc) - 1:
+            path.append(part)  # a missing field: name it
+    return json_pointer(path)
+
+
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        where = loc[0] if loc else "body"
+        pointer = pointer_for(loc[1:], exc.body if where == "body" else None)
+        errors.append({"loc": pointer, "in": where, "msg": err.get("msg", "invalid")})
+    first = errors[0] if errors else {"loc": "", "msg": "invalid request", "in": "body"}
+    where = first["loc"] or first["in"]
+    return {
+        "error": "invalid_request",
+        "detail": f"{where}: {first['msg']}",
+        "loc": first["loc"],
+        "errors": errors,
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DeepfeatError)
+    async def _deepfeat(_: Request, exc: DeepfeatError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_validation_body(exc), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": error, "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = secrets.token_hex(8)
+        log.exception("unhandled error %s on %s %s", error_id, request.method, request.url.path)
+        return JSONResponse(
+            {
+                "error": "internal",
+                "detail": "internal error; quote this id when reporting it",
+                "error_id": error_id,
+            },
+            status_code=500,
+        )

@@ -1,0 +1,114 @@
+"""/v1/runs"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import FileResponse, JSONResponse
+
+from deepfeat.errors import NotFound
+from deepfeat.services.runs import RunService
+from deepfeat.specs.runs import EventOut, MetricOut, RunOut, RunPage, RunSpec, RunStatus, ValidationReport
+from service.deps import DbSession, Reader, State, Writer
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _service(session: DbSession, project_id: str, state: State) -> RunService:
+    return RunService(session, project_id, state.settings, state.store)
+
+
+@router.post(":validate", response_model=ValidationReport)
+def validate_run(spec: RunSpec, who: Reader, session: DbSession, state: State) -> ValidationReport:
+    """Dry-run a spec: what it would build and cost, or a 422 whose `loc` points at the problem."""
+    return _service(session, who.project_id, state).validate(spec)
+
+
+@router.post("", status_code=202, response_model=RunOut, responses={200: {"model": RunOut}})
+def submit_run(
+    spec: RunSpec,
+    who: Writer,
+    session: DbSession,
+    state: State,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Queue a run. Repeating a request with the same `Idempotency-Key` returns the first run (200)."""
+    run, created = _service(session, who.project_id, state).submit(spec, state.enqueue, idempotency_key)
+    body = RunOut.model_validate(run).model_dump(mode="json")
+    return JSONResponse(body, status_code=202 if created else 200)
+
+
+@router.get("", response_model=RunPage)
+def list_runs(
+    who: Reader,
+    session: DbSession,
+    state: State,
+    status: RunStatus | None = None,
+    after: str | None = None,
+    limit: Limit = 50,
+) -> RunPage:
+    """Newest first. Pass the `next_after` of one page as `after` to get the next."""
+    rows = _service(session, who.project_id, state).page(status, after, limit)
+    return RunPage(
+        data=[RunOut.model_validate(r) for r in rows], next_after=rows[-1].id if len(rows) == limit else None
+    )
+
+
+@router.get("/{run_id}", response_model=RunOut)
+def get_run(run_id: str, who: Reader, session: DbSession, state: State) -> RunOut:
+    return RunOut.model_validate(_service(session, who.project_id, state).get(run_id))
+
+
+@router.get("/{run_id}/metrics", response_model=list[MetricOut])
+def get_metrics(
+    run_id: str, who: Reader, session: DbSession, state: State, key: str | None = None
+) -> list[MetricOut]:
+    rows = _service(session, who.project_id, state).metrics(run_id, key)
+    return [MetricOut.model_validate(r) for r in rows]
+
+
+@router.get("/{run_id}/events", response_model=list[EventOut])
+def get_events(
+    run_id: str,
+    who: Reader,
+    session: DbSession,
+    state: State,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    limit: Limit = 100,
+) -> list[EventOut]:
+    service = _service(session, who.project_id, state)
+    service.get(run_id)
+    return [EventOut.model_validate(e) for e in service.repo.events(run_id, after, limit)]
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut)
+def cancel_run(run_id: str, who: Writer, session: DbSession, state: State) -> RunOut:
+    """Ask a run to stop: queued runs end at once, running ones within a step (`cancelling`)."""
+    return RunOut.model_validate(_service(session, who.project_id, state).cancel(run_id))
+
+
+@router.get("/{run_id}/artifacts")
+def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -> list[dict[str, object]]:
+    service = _service(session, who.project_id, state)
+    service.get(run_id)
+    return [
+        {"name": a.name, "media_type": a.media_type, "sha256": a.sha256, "size_bytes": a.size_bytes}
+        for a in service.repo.artifacts(run_id)
+    ]
+
+
+@router.get("/{run_id}/artifacts/{name}", response_class=FileResponse)
+def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> FileResponse:
+    service = _service(session, who.project_id, state)
+    service.get(run_id)
+    for artifact in service.repo.artifacts(run_id):
+        if artifact.name == name:
+            return FileResponse(
+                state.store.path(artifact.path),
+                media_type=artifact.media_type,
+                filename=artifact.name,
+                headers={"X-Content-SHA256": artifact.sha256},
+            )
+    raise NotFound(f"run {run_id} has no artifact {name!r}")

@@ -1,0 +1,21 @@
+"""What the app holds for its lifetime: settings, the DB engine, the artifact store, the queue door."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from deepfeat.config import Settings
+from deepfeat.storage import ArtifactStore
+from workers.enqueue import Enqueuer
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ArtifactStore
+    enqueue: Enqueuer

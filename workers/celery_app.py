@@ -1,0 +1,60 @@
+"""The Celery app: JSON only, late acks, one message at a time; run state lives in our DB, not in results."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu.entity import Queue
+
+from deepfeat.config import Settings, get_settings
+from workers import embedded_broker
+
+embedded_broker.register()
+
+QUEUES = ("cpu", "gpu")
+TRAIN_TASK = "deepfeat.train_run"
+# Redis redelivers an unacked message after this; far above any lease so a live worker keeps its run.
+VISIBILITY_TIMEOUT_S = 12 * 3600
+
+
+def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
+    app = Celery("deepfeat", broker=settings.resolved_broker_url, include=list(include), set_as_current=False)
+    embedded = settings.resolved_broker_url.startswith("sqla+")
+    transport_options = {} if embedded else {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],  # a pickled message is refused, never loaded
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="cpu",
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+# The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.enqueue.
+app = make_celery(get_settings(), include=("workers.tasks",))
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _child_init(**_: object) -> None:
+    """Each pool child: its own DB connections (never share a forked pool) and a fair share of cores."""
+    import torch
+
+    from workers.runner import reset_process_state
+
+    settings = get_settings()
+    concurrency = int(os.environ.get("DEEPFEAT_WORKER_CONCURRENCY", "1"))
+    threads = settings.torch_threads or max(1, (os.cpu_count() or 1) // max(concurrency, 1))
+    torch.set_num_threads(threads)
+    reset_process_state()
