@@ -101,3 +101,7 @@ def _redact(url: str) -> str:
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+
+
+if __name__ == "__main__":
+    app()

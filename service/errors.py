@@ -44,6 +44,8 @@ def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         where = loc[0] if loc else "body"
         pointer = pointer_for(loc[1:], exc.body if where == "body" else None)
         errors.append({"loc": pointer, "in": where, "msg": err.get("msg", "invalid")})

@@ -12,7 +12,7 @@ from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 POLLING_INTERVAL_S = 0.1  # kombu's default of 1 s adds up to a second to every submit → start
 
 
-class Transport(SQLAlchemyTransport):  # type: ignore[misc]
+class Transport(SQLAlchemyTransport):
     polling_interval = POLLING_INTERVAL_S
 
 

@@ -1,0 +1,81 @@
+"""Shared fixtures: isolated settings per test, migrated databases (SQLite and, when CI gives one,
+PostgreSQL), and an in-process API client."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from deepfeat.config import Settings
+from deepfeat.db.migrate import upgrade
+
+ADMIN_KEY = "df_test_admin_" + "x" * 30
+PG_URL = os.environ.get("DEEPFEAT_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("DEEPFEAT_TEST_REDIS_URL")
+
+requires_pg = pytest.mark.skipif(not PG_URL, reason="DEEPFEAT_TEST_DATABASE_URL not set (CI sets it)")
+requires_redis = pytest.mark.skipif(not REDIS_URL, reason="DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    """Embedded defaults (SQLite + SQLite broker) in a fresh data dir, migrated."""
+    s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY)
+    upgrade(s.resolved_database_url)
+    return s
+
+
+def _admin_conninfo(url: str) -> str:
+    u = make_url(url)
+    return f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("DEEPFEAT_TEST_DATABASE_URL not set (CI sets it)")
+    name = f"deepfeat_{secrets.token_hex(6)}"
+    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{data_dir / 'deepfeat.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    from service.app import create_app
+
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}

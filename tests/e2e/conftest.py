@@ -1,0 +1,30 @@
+"""End-to-end fixtures: a real API process and a real Celery worker process, on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deepfeat.devstack import DevStack
+from tests.conftest import ADMIN_KEY, REDIS_URL
+
+
+@pytest.fixture(params=["embedded", "postgres+redis"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
+    """The service on the embedded defaults, and on PostgreSQL + Redis when CI provides them."""
+    database_url = broker_url = None
+    if request.param == "postgres+redis":
+        if not REDIS_URL:
+            pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
+        database_url, broker_url = request.getfixturevalue("pg_database"), REDIS_URL
+    with DevStack(tmp_path / "var", ADMIN_KEY, database_url, broker_url) as running:
+        yield running
+
+
+@pytest.fixture
+def api(stack: DevStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as c:
+        yield c

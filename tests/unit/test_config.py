@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepfeat.config import Settings
+
+
+def test_embedded_defaults_live_in_the_data_dir(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
+    assert s.resolved_database_url == f"sqlite:///{tmp_path / 'deepfeat.db'}"
+    assert s.resolved_broker_url == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DEEPFEAT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DEEPFEAT_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("DEEPFEAT_BROKER_URL", "redis://h:6379/0")
+    monkeypatch.setenv("DEEPFEAT_BOOTSTRAP_KEY", "df_k")
+    s = Settings()
+    assert s.data_dir == tmp_path.resolve()
+    assert s.resolved_database_url == "postgresql+psycopg://u@h/db"
+    assert s.resolved_broker_url == "redis://h:6379/0"
+    assert s.bootstrap_key is not None
+    assert s.bootstrap_key.get_secret_value() == "df_k"
+    assert "df_k" not in repr(s)
