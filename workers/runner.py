@@ -189,6 +189,10 @@ def _train_and_finish(
             store.put_bytes(json.dumps(job.spec.model_dump(mode="json")).encode()),
         ),
         ("receipt.json", "application/json", store.put_bytes(json.dumps(receipt, indent=2).encode())),
+        *(
+            (f"{name}.json", "application/json", store.put_bytes(json.dumps(value).encode()))
+            for name, value in outcome.extras.items()
+        ),
     ]
     with sessions() as session:
         leases = LeaseRepository(session)

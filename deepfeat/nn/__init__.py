@@ -1,6 +1,7 @@
 """Networks built from specs: a registry of families, shared building blocks, shape inspection."""
 
-from deepfeat.nn import mlp as _mlp  # noqa: F401  (registers the family)
+# Importing a family module registers it (timm-style `@register`).
+from deepfeat.nn import autoencoder, cnn, gan, mlp, rnn, sequential  # noqa: F401
 from deepfeat.nn.registry import DeepfeatModel, create_model
 
 __all__ = ["DeepfeatModel", "create_model"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepfeat.nn.blocks import InputNorm, activation, flat_size, initialise
+from deepfeat.nn.blocks import InputNorm, dense_stack, flat_size, initialise
 from deepfeat.nn.registry import DeepfeatModel, register
 from deepfeat.specs.model import MLPSpec
 
@@ -14,19 +14,8 @@ class MLP(DeepfeatModel):
     def __init__(self, spec: MLPSpec, input_shape: list[int], output_dim: int) -> None:
         super().__init__()
         self.input_norm = InputNorm(input_shape)
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = flat_size(input_shape)
-        for size in spec.hidden:
-            layers.append(nn.Linear(width, size))
-            if spec.batchnorm:
-                layers.append(nn.BatchNorm1d(size))
-            if spec.layernorm:
-                layers.append(nn.LayerNorm(size))
-            layers.append(activation(spec.activation))
-            if spec.dropout > 0:
-                layers.append(nn.Dropout(spec.dropout))
-            width = size
-        self.features = nn.Sequential(*layers)
+        stack, width = dense_stack(flat_size(input_shape), spec.hidden, spec)
+        self.features = nn.Sequential(nn.Flatten(), *stack)
         self.head = nn.Linear(width, output_dim)
         self.embedding_dim = width
         initialise(self, spec.init, spec.activation)

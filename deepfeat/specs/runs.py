@@ -11,7 +11,7 @@ from deepfeat.specs.base import ResponseModel, SpecModel
 from deepfeat.specs.model import ModelSpec
 from deepfeat.specs.training import TrainingSpec
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "autoencoder", "gan"]
 RunStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 

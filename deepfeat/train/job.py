@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,10 +13,15 @@ from safetensors.torch import save
 import deepfeat
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
+from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
+from deepfeat.train.gan import fit_gan
 from deepfeat.train.loop import FitResult, Reporter, Tensors, fit
+from deepfeat.train.objectives import reconstruction_errors
 from deepfeat.train.setup import setup_run
 from deepfeat.train.splits import split_indices
+
+ANOMALY_FPR = 0.01  # default false-positive rate the anomaly threshold is calibrated to
 
 
 @dataclass(frozen=True)
@@ -24,28 +29,40 @@ class TrainOutcome:
     result: FitResult
     weights: bytes  # safetensors
     receipt: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)  # task-specific results, e.g. anomaly calibration
 
 
 def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Settings) -> TrainOutcome:
     torch.manual_seed(spec.training.seed)
     setup = setup_run(spec, data.schema, settings)
-    is_classification = spec.task == "classification"
-    split = split_indices(data.y, spec.training.val_fraction, spec.training.seed, stratify=is_classification)
-
+    task = spec.task
+    split = split_indices(
+        data.y, spec.training.val_fraction, spec.training.seed, stratify=task == "classification"
+    )
     x = torch.from_numpy(np.asarray(data.X, dtype=np.float32)).reshape(-1, *setup.input_shape)
-    y = torch.from_numpy(np.asarray(data.y, dtype=np.int64 if is_classification else np.float32))
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])
+    extras: dict[str, Any] = {}
 
-    result = fit(
-        model,
-        setup.objective,
-        Tensors(x[train_idx], y[train_idx]),
-        Tensors(x[val_idx], y[val_idx]),
-        spec.training,
-        reporter,
-    )
+    if task == "gan":
+        assert isinstance(model, GAN)
+        result = fit_gan(model, x[train_idx], spec.training, reporter)
+    else:
+        if task == "autoencoder":
+            with torch.no_grad():
+                y = model.input_norm(x)  # reconstruct the scaled input
+        else:
+            y = torch.from_numpy(
+                np.asarray(data.y, dtype=np.int64 if task == "classification" else np.float32)
+            )
+        val = Tensors(x[val_idx], y[val_idx])
+        result = fit(
+            model, setup.objective, Tensors(x[train_idx], y[train_idx]), val, spec.training, reporter
+        )
+        if task == "autoencoder" and result.stopped != "cancelled":
+            extras["anomaly"] = calibrate_anomaly(model, val)
+
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     receipt = {
         "seed": spec.training.seed,
@@ -63,4 +80,18 @@ def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Setti
         },
         "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
-    return TrainOutcome(result=result, weights=save(state), receipt=receipt)
+    return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras)
+
+
+@torch.no_grad()
+def calibrate_anomaly(model: torch.nn.Module, val: Tensors) -> dict[str, Any]:
+    """The validation reconstruction-error distribution, and the threshold that flags ANOMALY_FPR of it."""
+    model.eval()
+    errors = reconstruction_errors(model(val.x), val.y).numpy()
+    quantiles = np.quantile(errors, np.linspace(0, 1, 101)).tolist()
+    return {
+        "fpr": ANOMALY_FPR,
+        "threshold": float(np.quantile(errors, 1 - ANOMALY_FPR)),
+        "quantiles": quantiles,  # 0th..100th percentile, to turn a score into a calibrated tail probability
+        "n": int(errors.shape[0]),
+    }

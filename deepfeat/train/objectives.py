@@ -76,3 +76,30 @@ class Regression(Objective):
         variance = sums.target_sq_sum / n - (sums.target_sum / n) ** 2
         r2 = 1.0 - (sums.sq_error / n) / variance if variance > 0 else 0.0
         return {f"{prefix}loss": sums.loss / n, f"{prefix}mae": sums.abs_error / n, f"{prefix}r2": r2}
+
+
+class Reconstruction(Objective):
+    """Autoencoders: reconstruct the scaled input (`target` is `input_norm(x)`, see nn/autoencoder.py)."""
+
+    task = "autoencoder"
+    output_dim = 0  # the decoder's size comes from the input shape
+
+    def __init__(self, loss: str = "mse") -> None:
+        self.kind = loss
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.kind == "bce":
+            return F.binary_cross_entropy_with_logits(output, target.clamp(0, 1))
+        return F.mse_loss(output, target)
+
+    def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+        sums.loss += loss * target.shape[0]
+        sums.count += target.shape[0]
+
+    def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
+        return {f"{prefix}loss": sums.loss / max(sums.count, 1)}
+
+
+def reconstruction_errors(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared reconstruction error: the anomaly score."""
+    return ((output - target) ** 2).flatten(1).mean(dim=1)

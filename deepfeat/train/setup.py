@@ -13,10 +13,23 @@ from deepfeat.errors import SpecError
 from deepfeat.nn import DeepfeatModel, create_model
 from deepfeat.nn.inspect import ModelReport, inspect_model
 from deepfeat.specs.runs import RunSpec
-from deepfeat.train.objectives import Classification, Objective, Regression
+from deepfeat.train.objectives import Classification, Objective, Reconstruction, Regression
 
 EPOCH_METRICS = ("lr", "epoch_time", "samples_per_s")
-TASK_METRICS = {"classification": ("loss", "accuracy"), "regression": ("loss", "mae", "r2")}
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("loss", "accuracy"),
+    "regression": ("loss", "mae", "r2"),
+    "autoencoder": ("loss",),
+}
+GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+TASK_MODELS = {
+    "classification": ("mlp", "cnn", "rnn", "sequential"),
+    "regression": ("mlp", "cnn", "rnn", "sequential"),
+    "autoencoder": ("autoencoder",),
+    "gan": ("gan",),
+}
+# Spec lists whose length counts as layers against `max_layers`.
+_LAYER_LISTS = ("hidden", "channels", "layers", "decoder")
 
 
 @dataclass(frozen=True)
@@ -27,13 +40,26 @@ class Setup:
     report: ModelReport
 
 
+class GANObjective(Objective):
+    """Placeholder for the adversarial task: the GAN loop computes its own losses."""
+
+    task = "gan"
+    output_dim = 1
+
+
 def metric_names(task: str) -> list[str]:
+    if task == "gan":
+        return [*GAN_METRICS, *EPOCH_METRICS]
     base = TASK_METRICS[task]
     return [*base, *(f"val_{m}" for m in base), *EPOCH_METRICS]
 
 
-def objective_for(task: str, schema: dict[str, Any]) -> Objective:
-    target_type = schema.get("target_type")
+def objective_for(spec: RunSpec, schema: dict[str, Any]) -> Objective:
+    task, target_type = spec.task, schema.get("target_type")
+    if task == "autoencoder":
+        return Reconstruction(getattr(spec.model, "loss", "mse"))
+    if task == "gan":
+        return GANObjective()
     if task == "classification":
         classes = schema.get("classes") or []
         if target_type != "categorical" or len(classes) < 2:
@@ -49,7 +75,12 @@ def objective_for(task: str, schema: dict[str, Any]) -> Objective:
 def setup_run(spec: RunSpec, schema: dict[str, Any], settings: Settings) -> Setup:
     """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where."""
     _check_budgets(spec, settings)
-    objective = objective_for(spec.task, schema)
+    if spec.model.type not in TASK_MODELS[spec.task]:
+        allowed = ", ".join(TASK_MODELS[spec.task])
+        raise SpecError(
+            "/model/type", f"task {spec.task} trains model types {allowed}, not {spec.model.type}"
+        )
+    objective = objective_for(spec, schema)
     input_shape = [int(d) for d in schema["input_shape"]]
     model = create_model(spec.model, input_shape, objective.output_dim)
     report = inspect_model(model, input_shape, spec.training.batch_size)
@@ -76,9 +107,12 @@ def _check_budgets(spec: RunSpec, settings: Settings) -> None:
         raise SpecError(
             "/training/batch_size", f"{training.batch_size} is over the limit of {settings.max_batch_size}"
         )
-    hidden = getattr(spec.model, "hidden", [])
-    if len(hidden) > settings.max_layers:
-        raise SpecError("/model/hidden", f"{len(hidden)} layers is over the limit of {settings.max_layers}")
+    for field in _LAYER_LISTS:
+        layers = getattr(spec.model, field, None) or []
+        if len(layers) > settings.max_layers:
+            raise SpecError(
+                f"/model/{field}", f"{len(layers)} layers is over the limit of {settings.max_layers}"
+            )
     stopping = training.early_stopping
     if stopping is not None and stopping.metric not in metric_names(spec.task):
         known = ", ".join(metric_names(spec.task))
