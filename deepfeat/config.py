@@ -25,10 +25,17 @@ class Settings(BaseSettings):
     bootstrap_key: SecretStr | None = Field(default=None, description="Accepted as an admin key when set.")
 
     # Runs: a worker holds a lease it renews by heartbeat; an expired lease means the worker is gone.
-    lease_seconds: int = Field(default=60, ge=5)
+    lease_seconds: float = Field(default=60, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     torch_threads: int | None = Field(default=None, ge=1, description="Threads per torch process.")
+    run_time_limit_s: float | None = Field(default=None, gt=0, description="Soft limit: fail with `timeout`.")
+    reaper_interval_s: float = Field(default=15.0, gt=0)
+    requeue_queued_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Re-send the message of a run still queued after this (lost messages).",
+    )
 
     # Spec budgets: refused at validation, before anything is queued.
     max_epochs: int = Field(default=1000, ge=1)
@@ -55,6 +62,15 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def signals_dir(self) -> Path:
+        """Flag files a worker checks every step (cancel), cheaper than asking the database each step."""
+        return self.data_dir / "signals"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
 
     @property
     def admin_key_file(self) -> Path:

@@ -35,6 +35,7 @@ class DevStack:
     broker_url: str | None = None
     port: int = field(default_factory=free_port)
     worker: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -49,6 +50,7 @@ class DevStack:
             "DEEPFEAT_BOOTSTRAP_KEY": self.key,
             "DEEPFEAT_TORCH_THREADS": "1",
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         for name, value in (
             ("DEEPFEAT_DATABASE_URL", self.database_url),
@@ -82,8 +84,11 @@ class DevStack:
         raise TimeoutError(f"stack not ready in {timeout_s}s:\n{self.log('api')}\n{self.log('worker')}")
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        with (self.data_dir / f"{name}.log").open("wb") as out:
-            self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        # Own process group: a test can kill a worker with its pool children, as a dying machine would.
+        with (self.data_dir / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen(
+                argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _api_ready(self) -> bool:
         try:
@@ -97,8 +102,26 @@ class DevStack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)}")
 
     def kill_worker(self) -> None:
-        self.processes["worker"].send_signal(signal.SIGKILL)
-        self.processes["worker"].wait()
+        """SIGKILL the worker and its pool children at once: no cleanup, no ack, no goodbye."""
+        proc = self.processes["worker"]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop_worker(self, timeout_s: float = 60) -> int:
+        """SIGTERM, as an orchestrator scaling down would send; returns the exit code."""
+        proc = self.processes["worker"]
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=timeout_s)
+
+    def start_worker(self, timeout_s: float = 60) -> None:
+        ready_before = self.log("worker").count(" ready.")
+        self._spawn("worker", worker_command("cpu", 1))
+        deadline = time.monotonic() + timeout_s
+        while self.log("worker").count(" ready.") <= ready_before:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(self.log("worker"))
+            time.sleep(0.1)
 
     def stop(self) -> dict[str, int]:
         for proc in self.processes.values():

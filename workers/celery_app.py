@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from kombu.entity import Queue
 
 from deepfeat.config import Settings, get_settings
@@ -16,6 +18,7 @@ embedded_broker.register()
 QUEUES = ("cpu", "gpu")
 TRAIN_TASK = "deepfeat.train_run"
 # Redis redelivers an unacked message after this; far above any lease so a live worker keeps its run.
+# Lost work is found sooner by the reaper (workers/reaper.py), from the database.
 VISIBILITY_TIMEOUT_S = 12 * 3600
 
 
@@ -44,6 +47,7 @@ def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
 
 # The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.enqueue.
 app = make_celery(get_settings(), include=("workers.tasks",))
+_reaper: Any = None
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -58,3 +62,26 @@ def _child_init(**_: object) -> None:
     threads = settings.torch_threads or max(1, (os.cpu_count() or 1) // max(concurrency, 1))
     torch.set_num_threads(threads)
     reset_process_state()
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_reaper(**_: object) -> None:
+    global _reaper
+    from workers.enqueue import Enqueuer
+    from workers.reaper import Reaper
+
+    settings = get_settings()
+    _reaper = Reaper(settings, Enqueuer(settings))
+    _reaper.start()
+
+
+@worker_shutting_down.connect  # type: ignore[untyped-decorator]
+def _preempt_children(**_: object) -> None:
+    """A warm shutdown waits for running tasks; tell them to wind down instead of training to the end."""
+    import billiard.process
+
+    if _reaper is not None:
+        _reaper.stopped.set()
+    for child in billiard.process.active_children():
+        if child.pid:
+            os.kill(child.pid, signal.SIGTERM)

@@ -1,6 +1,9 @@
-"""Around one training job: claim the run, heartbeat its lease, honour cancel, store results, finish.
+"""Around one training job: claim the run, train it with checkpoints, store results, finish.
 
 The runner is the workers' one commit point; the core training code never touches the database.
+Outcomes: succeeded; cancelled (flag seen within a step); failed with the reason (a crash of the
+job, or the soft time limit); requeued on preemption (SIGTERM), resuming from the last checkpoint.
+A worker killed outright is noticed by the reaper when its lease expires.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import json
 import logging
 import os
 import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +26,18 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import load_arrays
+from deepfeat.services.runs import cancel_flag
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
-from deepfeat.train.job import train
+from deepfeat.train.checkpoint import CheckpointDir
+from deepfeat.train.job import TrainOutcome, train
+from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, TimeLimitExceeded
 
 log = logging.getLogger(__name__)
-CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
-
 _engines: dict[str, Engine] = {}
+
+# (run id, queue) → message on the broker; the runner re-sends a preempted run.
+Enqueue = Callable[[str, str], None]
 
 
 def reset_process_state() -> None:
@@ -40,80 +47,11 @@ def reset_process_state() -> None:
     _engines.clear()
 
 
-def _sessions(settings: Settings) -> sessionmaker[Session]:
+def sessions_for(settings: Settings) -> sessionmaker[Session]:
     url = settings.resolved_database_url
     if url not in _engines:
         _engines[url] = make_engine(url)
     return make_session_factory(_engines[url])
-
-
-class LeaseLost(Exception):
-    """Another attempt owns the run now (our lease expired); stop without writing anything else."""
-
-
-class DbReporter:
-    """The training loop's view of the database: metrics per epoch, lease heartbeat, cancel flag."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        run_id: str,
-        attempt: int,
-        settings: Settings,
-        total_epochs: int,
-    ) -> None:
-        self.sessions, self.run_id, self.attempt, self.settings = sessions, run_id, attempt, settings
-        self.total_epochs = total_epochs
-        self.started = time.monotonic()
-        self.progress: dict[str, Any] = {"epoch": 0, "total_epochs": total_epochs, "step": 0}
-        self._next_poll = 0.0
-        self._next_heartbeat = time.monotonic() + settings.heartbeat_seconds
-        self.cancelled = False
-
-    def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / epoch * (self.total_epochs - epoch)
-        self.progress = {
-            "epoch": epoch,
-            "total_epochs": self.total_epochs,
-            "step": step,
-            "eta_seconds": round(eta, 1),
-        }
-        with self.sessions() as session:
-            leases = LeaseRepository(session)
-            if leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress) is None:
-                raise LeaseLost(self.run_id)
-            leases.record_metrics(self.run_id, self.attempt, epoch, step, metrics)
-            summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in _SUMMARY_KEYS)
-            leases.add_event(
-                self.run_id,
-                "epoch",
-                f"epoch {epoch}/{self.total_epochs}: {summary}",
-                data={"epoch": epoch, "step": step, "metrics": metrics},
-            )
-            session.commit()
-        self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
-
-    def should_stop(self) -> bool:
-        now = time.monotonic()
-        if now < self._next_poll:
-            return False
-        self._next_poll = now + CANCEL_POLL_S
-        with self.sessions() as session:
-            leases = LeaseRepository(session)
-            if now >= self._next_heartbeat:
-                run = leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress)
-                session.commit()
-                self._next_heartbeat = now + self.settings.heartbeat_seconds
-            else:
-                run = leases.get(self.run_id)
-            if run is None or run.attempt != self.attempt:
-                raise LeaseLost(self.run_id)
-            self.cancelled = run.cancel_requested
-        return self.cancelled
-
-
-_SUMMARY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "val_mae")
 
 
 @dataclass(frozen=True)
@@ -121,17 +59,23 @@ class Job:
     run_id: str
     project_id: str
     attempt: int
+    device: str
     spec: RunSpec
     dataset_sha256: str
     data: ArrayDataset
 
 
-def execute_run(run_id: str, settings: Settings) -> None:
-    sessions = _sessions(settings)
+def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
+    sessions = sessions_for(settings)
     store = ArtifactStore(settings.artifacts_dir)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     with sessions() as session:
         leases = LeaseRepository(session)
+        if PREEMPT.is_set():  # this worker is shutting down: leave the run to another one
+            run = leases.get(run_id)
+            if run is not None and run.status == "queued":
+                enqueue(run_id, run.device)
+            return
         attempt = leases.claim(run_id, owner, settings.lease_seconds)
         if attempt is None:
             # Finished, cancelled, unknown, or held by a live worker (a duplicate delivery): nothing to do.
@@ -151,6 +95,7 @@ def execute_run(run_id: str, settings: Settings) -> None:
                 run_id,
                 run.project_id,
                 attempt,
+                run.device,
                 RunSpec.model_validate(run.spec),
                 run.dataset_sha256,
                 load_arrays(session.get_one(Dataset, run.dataset_id), store),
@@ -159,44 +104,63 @@ def execute_run(run_id: str, settings: Settings) -> None:
             _finish(sessions, run_id, attempt, "failed", error=f"cannot load the run: {exc}")
             return
     log.info("run %s attempt %d started", run_id, attempt)
-    _train_and_finish(sessions, store, job, settings)
+    _train_and_finish(sessions, store, job, settings, enqueue)
 
 
 def _train_and_finish(
-    sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings
+    sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings, enqueue: Enqueue
 ) -> None:
     run_id, attempt = job.run_id, job.attempt
+    checkpoints = CheckpointDir(settings.checkpoints_dir / run_id)
     reporter = DbReporter(sessions, run_id, attempt, settings, job.spec.training.epochs)
     try:
-        outcome = train(job.spec, job.data, reporter, settings)
+        outcome = train(job.spec, job.data, reporter, settings, checkpoints)
     except LeaseLost:
         log.warning("run %s attempt %d lost its lease; another attempt owns it", run_id, attempt)
+        return
+    except Preempted:
+        _requeue(sessions, job, enqueue)
+        return
+    except TimeLimitExceeded as exc:
+        _finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
+        checkpoints.clear()
         return
     except Exception as exc:  # the run fails with the reason; the worker lives on
         log.exception("run %s attempt %d failed", run_id, attempt)
         _finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
+        checkpoints.clear()
         return
 
     if outcome.result.stopped == "cancelled":
         _finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
-        return
+        cancel_flag(settings, run_id).unlink(missing_ok=True)
+    else:
+        _store_results(sessions, store, job, outcome, reporter.progress)
+    checkpoints.clear()
+
+
+def _store_results(
+    sessions: sessionmaker[Session],
+    store: ArtifactStore,
+    job: Job,
+    outcome: TrainOutcome,
+    progress: dict[str, Any],
+) -> None:
+    run_id, attempt = job.run_id, job.attempt
     receipt = {**outcome.receipt, "run_id": run_id, "attempt": attempt, "dataset_sha256": job.dataset_sha256}
-    artifacts = [
-        ("model.safetensors", "application/octet-stream", store.put_bytes(outcome.weights)),
-        (
-            "spec.json",
-            "application/json",
-            store.put_bytes(json.dumps(job.spec.model_dump(mode="json")).encode()),
-        ),
-        ("receipt.json", "application/json", store.put_bytes(json.dumps(receipt, indent=2).encode())),
+    files = [
+        ("model.safetensors", "application/octet-stream", outcome.weights),
+        ("spec.json", "application/json", json.dumps(job.spec.model_dump(mode="json")).encode()),
+        ("receipt.json", "application/json", json.dumps(receipt, indent=2).encode()),
         *(
-            (f"{name}.json", "application/json", store.put_bytes(json.dumps(value).encode()))
+            (f"{name}.json", "application/json", json.dumps(value).encode())
             for name, value in outcome.extras.items()
         ),
     ]
     with sessions() as session:
         leases = LeaseRepository(session)
-        for name, media_type, blob in artifacts:
+        for name, media_type, content in files:
+            blob = store.put_bytes(content)
             leases.add_artifact(
                 Artifact(
                     id=new_id("art"),
@@ -209,7 +173,7 @@ def _train_and_finish(
                     size_bytes=blob.size_bytes,
                 )
             )
-        if leases.finish(run_id, attempt, "succeeded", best=outcome.result.best, progress=reporter.progress):
+        if leases.finish(run_id, attempt, "succeeded", best=outcome.result.best, progress=progress):
             leases.add_event(
                 run_id,
                 "status",
@@ -220,6 +184,22 @@ def _train_and_finish(
         else:
             session.rollback()
             log.warning("run %s attempt %d finished after losing its lease; results dropped", run_id, attempt)
+
+
+def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:
+    with sessions() as session:
+        leases = LeaseRepository(session)
+        if not leases.requeue(job.run_id, job.attempt, count_attempt=False):
+            return
+        leases.add_event(
+            job.run_id,
+            "status",
+            "requeued: the worker is shutting down; resumes from its checkpoint",
+            data={"status": "queued", "reason": "preempted"},
+        )
+        session.commit()
+    enqueue(job.run_id, job.device)
+    log.info("run %s preempted and requeued", job.run_id)
 
 
 def _finish(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 
 from deepfeat.config import get_settings
 from workers.celery_app import TRAIN_TASK, app
+from workers.enqueue import Enqueuer
+from workers.reporter import PREEMPT
 from workers.runner import execute_run
 
 log = logging.getLogger(__name__)
@@ -18,4 +21,11 @@ def train_run(run_id: object) -> None:
     if not isinstance(run_id, str) or not RUN_ID.match(run_id):
         log.warning("dropping message with a malformed run id: %r", run_id)
         return
-    execute_run(run_id, get_settings())
+    settings = get_settings()
+    # While training, SIGTERM means "requeue and resume elsewhere", not death mid-step. Installed here
+    # because billiard resets the child's handlers after Celery's process initializer.
+    previous = signal.signal(signal.SIGTERM, lambda *_: PREEMPT.set())
+    try:
+        execute_run(run_id, settings, Enqueuer(settings))
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -93,6 +94,8 @@ class RunService:
             run.status, run.finished_at = "cancelled", utcnow()  # never started: nothing to wind down
         else:
             run.status = "cancelling"
+            flag = cancel_flag(self.settings, run.id)
+            after_commit(self.session, lambda: _touch(flag))  # the worker checks it every step
         self.session.add(
             RunEvent(run_id=run.id, kind="status", message=run.status, data={"status": run.status})
         )
@@ -101,3 +104,13 @@ class RunService:
     def metrics(self, run_id: str, key: str | None) -> Sequence[Any]:
         self.get(run_id)
         return self.repo.metrics(run_id, key)
+
+
+def cancel_flag(settings: Settings, run_id: str) -> Path:
+    """A file whose existence tells the worker training `run_id` to stop (the DB flag is the record)."""
+    return settings.signals_dir / f"cancel-{run_id}"
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()

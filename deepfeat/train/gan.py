@@ -14,21 +14,37 @@ from torch.nn import functional as F
 
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.training import TrainingSpec
+from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.loop import FitResult, Reporter
 from deepfeat.train.optim import build_optimizer
 from deepfeat.train.setup import GAN_METRICS
 
 
-def fit_gan(model: GAN, x: torch.Tensor, spec: TrainingSpec, reporter: Reporter) -> FitResult:
+def fit_gan(
+    model: GAN,
+    x: torch.Tensor,
+    spec: TrainingSpec,
+    reporter: Reporter,
+    checkpoints: CheckpointDir | None = None,
+) -> FitResult:
     generator = torch.Generator().manual_seed(spec.seed)
     batch = min(spec.batch_size, len(x))
     g_opt = build_optimizer(list(model.generator.parameters()), spec.optimizer)
     d_params = [*model.disc_features.parameters(), *model.disc_head.parameters()]
     d_opt = build_optimizer(d_params, spec.optimizer)
-    result, step = FitResult(), 0
+    result, step, first_epoch = FitResult(), 0, 1
     ones, zeros = torch.ones(batch), torch.zeros(batch)
+    latest = checkpoints.latest() if checkpoints else None
+    if latest is not None:
+        model.load_state_dict(latest.model)
+        g_opt.load_state_dict(latest.state["g_opt"])
+        d_opt.load_state_dict(latest.state["d_opt"])
+        torch.set_rng_state(latest.state["torch_rng"])
+        generator.set_state(latest.state["data_rng"])
+        step, first_epoch = latest.state["step"], latest.epoch + 1
+        result.best, result.epochs_run, result.resumed_from = latest.state["best"], latest.epoch, latest.epoch
 
-    for epoch in range(1, spec.epochs + 1):
+    for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()
         model.train()
         sums = dict.fromkeys(GAN_METRICS, 0.0)
@@ -72,4 +88,14 @@ def fit_gan(model: GAN, x: torch.Tensor, spec: TrainingSpec, reporter: Reporter)
             raise FloatingPointError(f"GAN losses diverged at epoch {epoch}: {metrics}")
         reporter.epoch_end(epoch, step, metrics)
         result.epochs_run, result.best = epoch, metrics
+        if checkpoints is not None:
+            state = {
+                "g_opt": g_opt.state_dict(),
+                "d_opt": d_opt.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "data_rng": generator.get_state(),
+                "step": step,
+                "best": metrics,
+            }
+            checkpoints.save(epoch, model.state_dict(), state)
     return result

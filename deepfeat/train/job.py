@@ -15,6 +15,7 @@ from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
+from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.gan import fit_gan
 from deepfeat.train.loop import FitResult, Reporter, Tensors, fit
 from deepfeat.train.objectives import reconstruction_errors
@@ -32,7 +33,13 @@ class TrainOutcome:
     extras: dict[str, Any] = field(default_factory=dict)  # task-specific results, e.g. anomaly calibration
 
 
-def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Settings) -> TrainOutcome:
+def train(
+    spec: RunSpec,
+    data: ArrayDataset,
+    reporter: Reporter,
+    settings: Settings,
+    checkpoints: CheckpointDir | None = None,
+) -> TrainOutcome:
     torch.manual_seed(spec.training.seed)
     setup = setup_run(spec, data.schema, settings)
     task = spec.task
@@ -47,7 +54,7 @@ def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Setti
 
     if task == "gan":
         assert isinstance(model, GAN)
-        result = fit_gan(model, x[train_idx], spec.training, reporter)
+        result = fit_gan(model, x[train_idx], spec.training, reporter, checkpoints)
     else:
         if task == "autoencoder":
             with torch.no_grad():
@@ -57,9 +64,8 @@ def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Setti
                 np.asarray(data.y, dtype=np.int64 if task == "classification" else np.float32)
             )
         val = Tensors(x[val_idx], y[val_idx])
-        result = fit(
-            model, setup.objective, Tensors(x[train_idx], y[train_idx]), val, spec.training, reporter
-        )
+        train_part = Tensors(x[train_idx], y[train_idx])
+        result = fit(model, setup.objective, train_part, val, spec.training, reporter, checkpoints)
         if task == "autoencoder" and result.stopped != "cancelled":
             extras["anomaly"] = calibrate_anomaly(model, val)
 
@@ -72,6 +78,7 @@ def train(spec: RunSpec, data: ArrayDataset, reporter: Reporter, settings: Setti
         "params": setup.report.params,
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,
+        "resumed_from_epoch": result.resumed_from,
         "device": "cpu",
         "versions": {
             "python": platform.python_version(),

@@ -1,7 +1,8 @@
 """The training loop: one readable screen, in the spirit of nanoGPT's train.py.
 
 Data is fed as pre-built tensors sliced per batch (faster than a per-sample DataLoader for in-memory
-sets on our CPUs); the caller owns persistence through the `Reporter`.
+sets on our CPUs). The caller owns persistence: the `Reporter` records each epoch, and when a
+`CheckpointDir` is given every epoch ends with a checkpoint the next attempt resumes from.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from deepfeat.specs.training import EarlyStoppingSpec, TrainingSpec
+from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
 from deepfeat.train.objectives import MetricSums, Objective
-from deepfeat.train.optim import build_optimizer, build_scheduler, penalised_weights, penalty
+from deepfeat.train.optim import LRScheduler, build_optimizer, build_scheduler, penalised_weights, penalty
 
 
 class Reporter(Protocol):
@@ -40,6 +42,7 @@ class FitResult:
     best: dict[str, float] = field(default_factory=dict)
     epochs_run: int = 0
     stopped: str = "completed"  # completed | early_stopping | cancelled
+    resumed_from: int = 0  # the epoch of the checkpoint this attempt started from
 
 
 def fit(
@@ -49,6 +52,7 @@ def fit(
     val: Tensors,
     spec: TrainingSpec,
     reporter: Reporter,
+    checkpoints: CheckpointDir | None = None,
 ) -> FitResult:
     generator = torch.Generator().manual_seed(spec.seed)
     batch = min(spec.batch_size, len(train))
@@ -57,9 +61,13 @@ def fit(
     scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
-    result, step = FitResult(), 0
+    result, step, first_epoch = FitResult(), 0, 1
+    latest = checkpoints.latest() if checkpoints else None
+    if latest is not None:
+        step = restore(latest, model, optimizer, scheduler, generator, stopper, result)
+        first_epoch = latest.epoch + 1
 
-    for epoch in range(1, spec.epochs + 1):
+    for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()
         model.train()
         sums = MetricSums()
@@ -100,6 +108,10 @@ def fit(
         elif stopper.exhausted:
             result.stopped = "early_stopping"
             break
+        if checkpoints is not None:
+            checkpoints.save(
+                epoch, model.state_dict(), snapshot(optimizer, scheduler, generator, stopper, result, step)
+            )
 
     if stopper is not None and stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)  # end on the best epoch's weights, not the last
@@ -115,6 +127,50 @@ def evaluate(model: nn.Module, objective: Objective, data: Tensors, batch: int) 
         output = model(x)
         objective.accumulate(sums, output, y, float(objective.loss(output, y)))
     return objective.summarise(sums, "val_")
+
+
+def snapshot(
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler | None,
+    generator: torch.Generator,
+    stopper: EarlyStopper | None,
+    result: FitResult,
+    step: int,
+) -> dict[str, Any]:
+    """Everything besides the weights that the next epoch depends on."""
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "data_rng": generator.get_state(),
+        "step": step,
+        "best": result.best,
+        "stopper": stopper.state() if stopper is not None else None,
+    }
+
+
+def restore(
+    checkpoint: Checkpoint,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler | None,
+    generator: torch.Generator,
+    stopper: EarlyStopper | None,
+    result: FitResult,
+) -> int:
+    """Load `checkpoint` into the live objects; returns the global step it was taken at."""
+    state = checkpoint.state
+    model.load_state_dict(checkpoint.model)
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["data_rng"])
+    if stopper is not None and state["stopper"] is not None:
+        stopper.load(state["stopper"])
+    result.best, result.epochs_run, result.resumed_from = state["best"], checkpoint.epoch, checkpoint.epoch
+    step: int = state["step"]
+    return step
 
 
 class EarlyStopper:
@@ -139,3 +195,9 @@ class EarlyStopper:
     @property
     def exhausted(self) -> bool:
         return self.bad_epochs >= self.spec.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "bad_epochs": self.bad_epochs, "best_state": self.best_state}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best, self.bad_epochs, self.best_state = state["best"], state["bad_epochs"], state["best_state"]

@@ -22,7 +22,7 @@ class LeaseRepository:
     def get(self, run_id: str) -> Run | None:
         return self.session.get(Run, run_id, populate_existing=True)
 
-    def claim(self, run_id: str, owner: str, lease_seconds: int) -> int | None:
+    def claim(self, run_id: str, owner: str, lease_seconds: float) -> int | None:
         """Take the run if it is queued or its holder's lease expired; the new attempt number, or None."""
         now = utcnow()
         claimable = or_(
@@ -46,7 +46,7 @@ class LeaseRepository:
             return None
         return self.session.scalar(select(Run.attempt).where(Run.id == run_id))
 
-    def renew(self, run_id: str, attempt: int, lease_seconds: int, progress: dict[str, Any]) -> Run | None:
+    def renew(self, run_id: str, attempt: int, lease_seconds: float, progress: dict[str, Any]) -> Run | None:
         """Extend the lease and record progress; None when this attempt no longer holds the run."""
         now = utcnow()
         result = self.session.execute(
@@ -70,7 +70,9 @@ class LeaseRepository:
         error: str | None = None,
         best: dict[str, Any] | None = None,
         progress: dict[str, Any] | None = None,
+        expired_before: datetime | None = None,
     ) -> bool:
+        """End the run for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
         values: dict[str, Any] = {
             "status": status,
             "error": error,
@@ -83,11 +85,11 @@ class LeaseRepository:
             values["best_metrics"] = best
         if progress is not None:
             values["progress"] = progress
+        condition = [Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE)]
+        if expired_before is not None:
+            condition.append(Run.lease_expires_at < expired_before)
         result = self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            update(Run).where(*condition).values(**values).execution_options(synchronize_session=False)
         )
         return _rowcount(result) == 1
 
@@ -116,10 +118,40 @@ class LeaseRepository:
         )
         self.session.add(artifact)
 
-    def expired(self, now: datetime) -> list[str]:
-        return list(
-            self.session.scalars(select(Run.id).where(Run.status.in_(ACTIVE), Run.lease_expires_at < now))
+    def requeue(
+        self, run_id: str, attempt: int, *, count_attempt: bool, expired_before: datetime | None = None
+    ) -> bool:
+        """Hand a run this attempt holds back to the queue. A preemption (SIGTERM) does not count
+        against the attempt cap; a lost worker does."""
+        values: dict[str, Any] = {
+            "status": "queued",
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": utcnow(),
+        }
+        if not count_attempt:
+            values["max_attempts"] = Run.max_attempts + 1
+        condition = [Run.id == run_id, Run.attempt == attempt, Run.status == "running"]
+        if expired_before is not None:
+            condition.append(Run.lease_expires_at < expired_before)
+        result = self.session.execute(
+            update(Run).where(*condition).values(**values).execution_options(synchronize_session=False)
         )
+        return _rowcount(result) == 1
+
+    def expired(self, now: datetime) -> list[Run]:
+        """Runs whose worker stopped renewing its lease."""
+        query = select(Run).where(Run.status.in_(ACTIVE), Run.lease_expires_at < now).order_by(Run.id)
+        return list(self.session.scalars(query))
+
+    def stale_queued(self, before: datetime, limit: int = 500) -> list[str]:
+        """Queued runs untouched since `before`: their message may have been lost with the broker."""
+        query = select(Run.id).where(Run.status == "queued", Run.updated_at < before).order_by(Run.id)
+        return list(self.session.scalars(query.limit(limit)))
+
+    def touch(self, run_id: str) -> None:
+        query = update(Run).where(Run.id == run_id).values(updated_at=utcnow())
+        self.session.execute(query.execution_options(synchronize_session=False))
 
 
 def _rowcount(result: Result[Any]) -> int:

@@ -1,0 +1,166 @@
+"""Never lose a run: real worker processes killed, stopped, duplicated and starved of their broker."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deepfeat.config import Settings
+from deepfeat.devstack import DevStack
+from tests.conftest import ADMIN_KEY, REDIS_URL
+from tests.e2e.test_slice import wait_for
+from workers.enqueue import Enqueuer
+
+pytestmark = pytest.mark.e2e
+
+# Short leases and a busy reaper so a lost worker is noticed in seconds, not minutes.
+FAST_RECOVERY = {
+    "DEEPFEAT_LEASE_SECONDS": "3",
+    "DEEPFEAT_HEARTBEAT_SECONDS": "0.5",
+    "DEEPFEAT_REAPER_INTERVAL_S": "0.5",
+    "DEEPFEAT_REQUEUE_QUEUED_AFTER_S": "2",
+}
+# About a second per epoch on one core: slow enough to hit mid-run.
+SLOW: dict[str, Any] = {
+    "dataset": "builtin:digits",
+    "task": "classification",
+    "model": {"type": "mlp", "hidden": [2048, 2048]},
+    "training": {"epochs": 10, "batch_size": 32, "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9}},
+}
+
+
+@pytest.fixture(params=["embedded", "postgres+redis"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
+    database_url = broker_url = None
+    if request.param == "postgres+redis":
+        if not REDIS_URL:
+            pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
+        database_url, broker_url = request.getfixturevalue("pg_database"), REDIS_URL
+    with DevStack(tmp_path / "var", ADMIN_KEY, database_url, broker_url, extra_env=FAST_RECOVERY) as running:
+        yield running
+
+
+def wait_until(api: httpx.Client, run_id: str, predicate: Any, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = api.get(f"/v1/runs/{run_id}").json()
+        if predicate(run):
+            return run
+        time.sleep(0.1)
+    raise TimeoutError(f"{run_id}: {run}")
+
+
+def metric_epochs(api: httpx.Client, run_id: str) -> list[int]:
+    return [m["epoch"] for m in api.get(f"/v1/runs/{run_id}/metrics", params={"key": "loss"}).json()]
+
+
+def test_kill_9_mid_run_resumes_from_the_checkpoint_on_a_new_worker(
+    api: httpx.Client, stack: DevStack
+) -> None:
+    run_id = api.post("/v1/runs", json=SLOW).json()["id"]
+    at_kill = wait_until(api, run_id, lambda r: r["progress"].get("epoch", 0) >= 3)["progress"]["epoch"]
+    stack.kill_worker()
+    stack.start_worker()
+    run = wait_for(api, run_id, timeout_s=120)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["attempt"] == 2
+    receipt = api.get(f"/v1/runs/{run_id}/artifacts/receipt.json").json()
+    assert receipt["resumed_from_epoch"] >= at_kill - 1  # at most one epoch redone
+    assert metric_epochs(api, run_id) == list(range(1, 11))  # every epoch once, none duplicated
+    events = [e["message"] for e in api.get(f"/v1/runs/{run_id}/events", params={"limit": 200}).json()]
+    assert any(m.startswith("requeued: the worker of attempt 1") for m in events)
+
+
+def test_sigterm_requeues_the_run_and_another_worker_finishes_it(api: httpx.Client, stack: DevStack) -> None:
+    run_id = api.post("/v1/runs", json=SLOW).json()["id"]
+    wait_until(api, run_id, lambda r: r["progress"].get("epoch", 0) >= 2)
+    started = time.monotonic()
+    assert stack.stop_worker() == 0
+    assert time.monotonic() - started < 15  # wound down, not trained to the end
+    assert api.get(f"/v1/runs/{run_id}").json()["status"] == "queued"
+    stack.start_worker()
+    run = wait_for(api, run_id, timeout_s=120)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["attempt"] == 2
+    assert run["max_attempts"] == 4  # a preemption does not use up an attempt
+    assert metric_epochs(api, run_id) == list(range(1, 11))
+
+
+def test_the_same_message_delivered_twice_trains_once(api: httpx.Client, stack: DevStack) -> None:
+    run_id = api.post("/v1/runs", json={**SLOW, "training": {**SLOW["training"], "epochs": 3}}).json()["id"]
+    settings = Settings(data_dir=stack.data_dir, database_url=stack.database_url, broker_url=stack.broker_url)
+    Enqueuer(settings)(run_id, "cpu")  # a duplicate, as a broker redelivery would make
+    run = wait_for(api, run_id)
+    time.sleep(1.5)  # give the duplicate time to be consumed
+    assert run["status"] == "succeeded"
+    assert api.get(f"/v1/runs/{run_id}").json()["attempt"] == 1
+    events = [e["message"] for e in api.get(f"/v1/runs/{run_id}/events").json()]
+    assert sum(m.startswith("running") for m in events) == 1
+
+
+def test_cancel_of_a_running_run_lands_quickly(api: httpx.Client, stack: DevStack) -> None:
+    run_id = api.post("/v1/runs", json=SLOW).json()["id"]
+    wait_until(api, run_id, lambda r: r["progress"].get("epoch", 0) >= 1)
+    assert api.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelling"
+    started = time.monotonic()
+    run = wait_for(api, run_id)
+    assert run["status"] == "cancelled"
+    assert time.monotonic() - started < 3
+    assert run["progress"]["epoch"] < 10
+
+
+def test_a_run_that_keeps_killing_its_worker_fails_after_the_cap(api: httpx.Client, stack: DevStack) -> None:
+    run_id = api.post("/v1/runs", json=SLOW).json()["id"]
+    for attempt in (1, 2, 3):
+        wait_until(api, run_id, lambda r, a=attempt: r["status"] == "running" and r["attempt"] == a)
+        stack.kill_worker()
+        stack.start_worker()
+    run = wait_for(api, run_id)
+    assert run["status"] == "failed"
+    assert run["error"] == "worker lost: lease expired on attempt 3 of 3"
+
+
+def test_a_redis_restart_while_runs_wait_loses_none(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if not REDIS_URL:
+        pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
+    database = request.getfixturevalue("pg_database")
+    with (
+        DevStack(tmp_path / "var", ADMIN_KEY, database, REDIS_URL, extra_env=FAST_RECOVERY) as stack,
+        httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as api,
+    ):
+        assert stack.stop_worker() == 0
+        spec = {**SLOW, "model": {"type": "mlp", "hidden": [16]}, "training": {"epochs": 2}}
+        ids = [api.post("/v1/runs", json=spec).json()["id"] for _ in range(3)]
+        # The test Redis keeps nothing on disk: a restart drops every queued message.
+        subprocess.run(["redis-cli", "-u", REDIS_URL, "shutdown", "nosave"], check=False, capture_output=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        for _ in range(50):
+            if subprocess.run(["redis-cli", "-u", REDIS_URL, "ping"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        stack.start_worker()
+        runs = [wait_for(api, run_id, timeout_s=90) for run_id in ids]
+        assert [r["status"] for r in runs] == ["succeeded"] * 3

@@ -1,0 +1,104 @@
+"""The training loop's view of the database from inside a worker: metrics per epoch, lease heartbeat,
+cancel flag, preemption and the soft time limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from deepfeat.config import Settings
+from deepfeat.db.repositories.leases import LeaseRepository
+from deepfeat.services.runs import cancel_flag
+
+CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
+SUMMARY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "val_mae", "d_loss", "g_loss")
+
+# Set by the worker process's SIGTERM handler (workers/celery_app.py): finish the step, requeue, exit.
+PREEMPT = threading.Event()
+
+
+class LeaseLost(Exception):
+    """Another attempt owns the run now (our lease expired); stop without writing anything else."""
+
+
+class Preempted(Exception):
+    """The worker is shutting down: the run goes back to the queue and resumes from its checkpoint."""
+
+
+class TimeLimitExceeded(Exception):
+    """The run ran past DEEPFEAT_RUN_TIME_LIMIT_S."""
+
+
+class DbReporter:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        run_id: str,
+        attempt: int,
+        settings: Settings,
+        total_epochs: int,
+    ) -> None:
+        self.sessions, self.run_id, self.attempt, self.settings = sessions, run_id, attempt, settings
+        self.total_epochs = total_epochs
+        self.started = time.monotonic()
+        self.first_epoch: int | None = None
+        self.progress: dict[str, Any] = {"epoch": 0, "total_epochs": total_epochs, "step": 0}
+        self._next_poll = 0.0
+        self._next_heartbeat = time.monotonic() + settings.heartbeat_seconds
+        self._cancel_flag = cancel_flag(settings, run_id)
+        self.cancelled = False
+
+    def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = epoch  # after a resume, the ETA counts only this attempt's epochs
+        done = epoch - self.first_epoch + 1
+        eta = (time.monotonic() - self.started) / done * (self.total_epochs - epoch)
+        self.progress = {
+            "epoch": epoch,
+            "total_epochs": self.total_epochs,
+            "step": step,
+            "eta_seconds": round(eta, 1),
+        }
+        with self.sessions() as session:
+            leases = LeaseRepository(session)
+            if leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress) is None:
+                raise LeaseLost(self.run_id)
+            leases.record_metrics(self.run_id, self.attempt, epoch, step, metrics)
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in SUMMARY_KEYS)
+            leases.add_event(
+                self.run_id,
+                "epoch",
+                f"epoch {epoch}/{self.total_epochs}: {summary}",
+                data={"epoch": epoch, "step": step, "metrics": metrics},
+            )
+            session.commit()
+        self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
+
+    def should_stop(self) -> bool:
+        if PREEMPT.is_set():
+            raise Preempted(self.run_id)
+        if self._cancel_flag.exists():  # one stat per step: a cancel lands on the next step
+            self.cancelled = True
+            return True
+        now = time.monotonic()
+        if now < self._next_poll:
+            return False
+        self._next_poll = now + CANCEL_POLL_S
+        limit = self.settings.run_time_limit_s
+        if limit is not None and now - self.started > limit:
+            raise TimeLimitExceeded(f"timeout: the run exceeded its time limit of {limit:g} s")
+        with self.sessions() as session:
+            leases = LeaseRepository(session)
+            if now >= self._next_heartbeat:
+                run = leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress)
+                session.commit()
+                self._next_heartbeat = now + self.settings.heartbeat_seconds
+            else:
+                run = leases.get(self.run_id)
+            if run is None or run.attempt != self.attempt:
+                raise LeaseLost(self.run_id)
+            self.cancelled = run.cancel_requested
+        return self.cancelled
