@@ -77,6 +77,11 @@ class DbReporter:
             session.commit()
         self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
 
+    def warn(self, message: str, data: dict[str, Any]) -> None:
+        with self.sessions() as session:
+            LeaseRepository(session).add_event(self.run_id, "warning", message, level="warning", data=data)
+            session.commit()
+
     def should_stop(self) -> bool:
         if PREEMPT.is_set():
             raise Preempted(self.run_id)

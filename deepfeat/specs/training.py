@@ -60,3 +60,7 @@ class TrainingSpec(SpecModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
     device: Literal["cpu", "gpu", "auto"] = "cpu"
+    diagnostics: bool = Field(
+        default=True,
+        description="per-layer gradient/weight/update norms and dead/saturated units, once per epoch",
+    )

@@ -1,6 +1,6 @@
 """Checkpoints: everything needed to resume a run, written so a crash never leaves a broken latest one.
 
-A checkpoint is a folder `epoch-000003/` holding `model.safetensors` (the weights) and `state.pt`
+A checkpoint is a folder `epoch-000003-<random>/` holding `model.safetensors` (the weights) and `state.pt`
 (optimizer, scheduler, RNG states, counters; tensors and plain values only, loaded with
 `weights_only=True` so nothing in it can run code). It is written in a temp folder, each file fsynced,
 then renamed into place in one step; older checkpoints are removed only after that.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-_NAME = re.compile(r"^epoch-(\d{6})$")
+# `epoch-000003-1a2b3c4d`: a redone epoch gets a new folder, so the old one stays until the new is whole.
+_NAME = re.compile(r"^epoch-\d{6}-[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,7 @@ class CheckpointDir:
             torch.save(state, tmp / "state.pt")
             for name in ("model.safetensors", "state.pt"):
                 _fsync(tmp / name)
-            final = self.root / f"epoch-{epoch:06d}"
-            if final.exists():  # a redone epoch: replace the earlier copy
-                shutil.rmtree(final)
+            final = self.root / f"epoch-{epoch:06d}-{secrets.token_hex(4)}"
             os.replace(tmp, final)
             _fsync(self.root)
         except BaseException:
@@ -57,25 +57,27 @@ class CheckpointDir:
 
     def latest(self) -> Checkpoint | None:
         """The newest complete checkpoint (temp folders of interrupted writes are ignored)."""
-        for path in sorted(self._complete(), reverse=True):
+        for path in reversed(self._complete()):
             try:
                 model = load_file(path / "model.safetensors")
                 state = torch.load(path / "state.pt", weights_only=True)
             except Exception:  # noqa: S112 - an unreadable one is skipped for the one before it
                 continue
-            return Checkpoint(epoch=int(_NAME.match(path.name).group(1)), model=model, state=state)  # type: ignore[union-attr]
+            return Checkpoint(epoch=int(path.name[6:12]), model=model, state=state)
         return None
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _complete(self) -> list[Path]:
+        """Finished checkpoints, oldest first (by epoch, then by when they were written)."""
         if not self.root.exists():
             return []
-        return [p for p in self.root.iterdir() if _NAME.match(p.name) and p.is_dir()]
+        found = [p for p in self.root.iterdir() if _NAME.match(p.name) and p.is_dir()]
+        return sorted(found, key=lambda p: (p.name[:12], p.stat().st_mtime_ns))
 
     def _prune(self) -> None:
-        for path in sorted(self._complete())[: -self.keep]:
+        for path in self._complete()[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
         for stale in self.root.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)

@@ -18,12 +18,15 @@ from torch import nn
 
 from deepfeat.specs.training import EarlyStoppingSpec, TrainingSpec
 from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
+from deepfeat.train.diagnostics import Diagnostics, warnings_for
 from deepfeat.train.objectives import MetricSums, Objective
 from deepfeat.train.optim import LRScheduler, build_optimizer, build_scheduler, penalised_weights, penalty
 
 
 class Reporter(Protocol):
     def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None: ...
+
+    def warn(self, message: str, data: dict[str, Any]) -> None: ...
 
     def should_stop(self) -> bool: ...
 
@@ -61,6 +64,7 @@ def fit(
     scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
+    diagnostics = Diagnostics(model, val.x[:256]) if spec.diagnostics else None
     result, step, first_epoch = FitResult(), 0, 1
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
@@ -70,8 +74,9 @@ def fit(
     for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()
         model.train()
-        sums = MetricSums()
-        for idx in torch.randperm(len(train), generator=generator).split(batch):
+        sums, health = MetricSums(), dict[str, float]()
+        batches = torch.randperm(len(train), generator=generator).split(batch)
+        for i, idx in enumerate(batches):
             x, y = train.x[idx], train.y[idx]
             output = model(x)
             loss = objective.loss(output, y)
@@ -80,7 +85,12 @@ def fit(
             (loss if extra is None else loss + extra).backward()
             if spec.grad_clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
-            optimizer.step()
+            if diagnostics is not None and i == len(batches) - 1:  # once per epoch, on its last step
+                health = diagnostics.before_step()
+                optimizer.step()
+                health |= diagnostics.after_step() | diagnostics.units()
+            else:
+                optimizer.step()
             if scheduler is not None and per_step:
                 scheduler.step()
             objective.accumulate(sums, output.detach(), y, float(loss.detach()))
@@ -101,7 +111,9 @@ def fit(
                 scheduler.step(metrics["val_loss"])
             else:
                 scheduler.step()
-        reporter.epoch_end(epoch, step, metrics)
+        reporter.epoch_end(epoch, step, metrics | health)
+        for warning in warnings_for(health):
+            reporter.warn(warning.message, {"epoch": epoch, "layer": warning.layer, "value": warning.value})
         result.epochs_run = epoch
         if stopper is None or stopper.update(metrics, model):
             result.best = metrics

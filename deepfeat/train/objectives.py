@@ -19,6 +19,7 @@ class MetricSums:
     target_sum: float = 0.0
     target_sq_sum: float = 0.0
     count: int = 0
+    confusion: torch.Tensor | None = None  # classification: [true, predicted] counts
 
 
 class Objective:
@@ -46,13 +47,21 @@ class Classification(Objective):
 
     def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
         n = target.shape[0]
+        predicted = output.argmax(dim=1)
         sums.loss += loss * n
-        sums.correct += float((output.argmax(dim=1) == target).sum())
+        sums.correct += float((predicted == target).sum())
         sums.count += n
+        pairs = torch.bincount(target * self.output_dim + predicted, minlength=self.output_dim**2)
+        counts = pairs.reshape(self.output_dim, self.output_dim)
+        sums.confusion = counts if sums.confusion is None else sums.confusion + counts
 
     def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
         n = max(sums.count, 1)
-        return {f"{prefix}loss": sums.loss / n, f"{prefix}accuracy": sums.correct / n}
+        return {
+            f"{prefix}loss": sums.loss / n,
+            f"{prefix}accuracy": sums.correct / n,
+            f"{prefix}f1": macro_f1(sums.confusion),
+        }
 
 
 class Regression(Objective):
@@ -103,3 +112,15 @@ class Reconstruction(Objective):
 def reconstruction_errors(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample mean squared reconstruction error: the anomaly score."""
     return ((output - target) ** 2).flatten(1).mean(dim=1)
+
+
+def macro_f1(confusion: torch.Tensor | None) -> float:
+    """Unweighted mean F1 over the classes present (in truth or in predictions)."""
+    if confusion is None:
+        return 0.0
+    confusion = confusion.double()
+    tp = confusion.diag()
+    support, predicted = confusion.sum(dim=1), confusion.sum(dim=0)
+    present = (support + predicted) > 0
+    f1 = 2 * tp / (support + predicted).clamp(min=1)
+    return float(f1[present].mean()) if present.any() else 0.0

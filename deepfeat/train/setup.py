@@ -17,7 +17,7 @@ from deepfeat.train.objectives import Classification, Objective, Reconstruction,
 
 EPOCH_METRICS = ("lr", "epoch_time", "samples_per_s")
 TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("loss", "accuracy"),
+    "classification": ("loss", "accuracy", "f1"),
     "regression": ("loss", "mae", "r2"),
     "autoencoder": ("loss",),
 }

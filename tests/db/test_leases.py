@@ -2,58 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Dataset, Project, Run
+from deepfeat.db.models import Run
 from deepfeat.db.repositories.leases import LeaseRepository
-from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
-
-
-@pytest.fixture
-def session(any_db_url: str) -> Iterator[Session]:
-    upgrade(any_db_url)
-    engine = make_engine(any_db_url)
-    with make_session_factory(engine)() as s:
-        s.add(Project(id="prj_1", name="p"))
-        s.flush()  # no ORM relationships: insert parents first ourselves
-        s.add(
-            Dataset(
-                id="ds_1",
-                project_id="prj_1",
-                name="d",
-                format="npz",
-                sha256="0" * 64,
-                size_bytes=1,
-                blob_key="blobs/00/0",
-                n_rows=1,
-                schema={},
-            )
-        )
-        s.flush()
-        s.add(
-            Run(
-                id="run_1",
-                project_id="prj_1",
-                name="r",
-                dataset_id="ds_1",
-                dataset_sha256="0" * 64,
-                task="classification",
-                spec={},
-                progress={},
-                best_metrics={},
-                max_attempts=2,
-            )
-        )
-        s.commit()
-        yield s
-    engine.dispose()
 
 
 def test_a_run_is_claimed_once_and_a_duplicate_delivery_finds_it_held(session: Session) -> None:

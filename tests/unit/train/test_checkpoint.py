@@ -17,7 +17,7 @@ import pytest
 from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
-from deepfeat.train.checkpoint import CheckpointDir
+from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
 from deepfeat.train.job import train
 from tests.unit.train.test_training import Recorder
 
@@ -87,26 +87,37 @@ from pathlib import Path
 from deepfeat.train.checkpoint import CheckpointDir
 ckpt = CheckpointDir(Path(sys.argv[1]))
 weights = {"w": torch.randn(512, 512)}
-for epoch in range(1, 10_000):
+latest = ckpt.latest()  # continue where the killed writer stopped, as a resumed run does
+for epoch in range((latest.epoch if latest else 0) + 1, 100_000):
     ckpt.save(epoch, weights, {"step": epoch, "blob": torch.randn(256, 256)})
 """
 
 
+@pytest.mark.e2e
 def test_a_checkpoint_write_killed_at_any_moment_leaves_a_loadable_latest(tmp_path: Path) -> None:
     root = tmp_path / "ckpt"
     rng = random.Random(0)
     seen = []
     for _ in range(20):
+        before = _epoch(CheckpointDir(root).latest())
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(root)])
-        time.sleep(rng.uniform(1.0, 1.6))  # past interpreter start-up, somewhere inside a write
+        deadline = time.monotonic() + 30
+        while _epoch(CheckpointDir(root).latest()) <= before:
+            assert time.monotonic() < deadline, "the writer never wrote a checkpoint"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.2))  # now it writes back to back: land somewhere inside one
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         latest = CheckpointDir(root).latest()
-        assert latest is not None
+        assert latest is not None, "a killed write destroyed the previous checkpoint"
         assert latest.state["step"] == latest.epoch
         assert latest.model["w"].shape == (512, 512)
         seen.append(latest.epoch)
     assert len(set(seen)) > 1  # the kills landed at different points
+
+
+def _epoch(checkpoint: Checkpoint | None) -> int:
+    return checkpoint.epoch if checkpoint is not None else 0
 
 
 class _Marker:

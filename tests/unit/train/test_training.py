@@ -15,11 +15,15 @@ from deepfeat.train.job import train
 class Recorder:
     def __init__(self, stop_after_checks: int | None = None) -> None:
         self.epochs: list[dict[str, float]] = []
+        self.warnings: list[str] = []
         self.checks = 0
         self.stop_after_checks = stop_after_checks
 
     def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         self.epochs.append({"epoch": epoch, "step": step, **metrics})
+
+    def warn(self, message: str, data: dict[str, Any]) -> None:
+        self.warnings.append(message)
 
     def should_stop(self) -> bool:
         self.checks += 1

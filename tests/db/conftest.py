@@ -1,0 +1,52 @@
+"""A migrated database (SQLite and PostgreSQL) holding one project, dataset and queued run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session
+
+from deepfeat.db.migrate import upgrade
+from deepfeat.db.models import Dataset, Project, Run
+from deepfeat.db.session import make_engine, make_session_factory
+
+
+@pytest.fixture
+def session(any_db_url: str) -> Iterator[Session]:
+    upgrade(any_db_url)
+    engine = make_engine(any_db_url)
+    with make_session_factory(engine)() as s:
+        s.add(Project(id="prj_1", name="p"))
+        s.flush()  # no ORM relationships: insert parents first ourselves
+        s.add(
+            Dataset(
+                id="ds_1",
+                project_id="prj_1",
+                name="d",
+                format="npz",
+                sha256="0" * 64,
+                size_bytes=1,
+                blob_key="blobs/00/0",
+                n_rows=1,
+                schema={},
+            )
+        )
+        s.flush()
+        s.add(
+            Run(
+                id="run_1",
+                project_id="prj_1",
+                name="r",
+                dataset_id="ds_1",
+                dataset_sha256="0" * 64,
+                task="classification",
+                spec={},
+                progress={},
+                best_metrics={},
+                max_attempts=2,
+            )
+        )
+        s.commit()
+        yield s
+    engine.dispose()
