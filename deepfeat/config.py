@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_memory_bytes: int = Field(default=8 * 2**30, ge=1)
 
     page_size_max: int = Field(default=200, ge=1)
+    max_inputs_per_request: int = Field(default=1024, ge=1)
 
     @field_validator("data_dir")
     @classmethod

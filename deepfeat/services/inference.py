@@ -1,0 +1,157 @@
+"""Serving trained runs: rebuild the network from its spec, load its safetensors weights, run it.
+
+Loaded models are cached per process by (run, weights sha256): a run's weights never change once it
+has succeeded, so the cache needs no invalidation, only a bound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from sqlalchemy.orm import Session
+
+from deepfeat.config import Settings
+from deepfeat.db.models import Dataset
+from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge
+from deepfeat.nn import DeepfeatModel
+from deepfeat.nn.gan import GAN
+from deepfeat.specs.runs import RunSpec
+from deepfeat.storage import ArtifactStore
+from deepfeat.train.objectives import reconstruction_errors
+from deepfeat.train.setup import setup_run
+
+CACHE_SIZE = 8
+
+
+class WrongTask(DeepfeatError):
+    status_code = 422
+    error = "wrong_task"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: DeepfeatModel
+    spec: RunSpec
+    schema: dict[str, Any]
+    input_shape: list[int]
+    anomaly: dict[str, Any] | None
+
+
+_cache: OrderedDict[tuple[str, str], TrainedModel] = OrderedDict()
+
+
+def load_trained(
+    session: Session, project_id: str, run_id: str, store: ArtifactStore, settings: Settings
+) -> TrainedModel:
+    repo = RunRepository(session, project_id)
+    run = repo.get(run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found")
+    if run.status != "succeeded":
+        raise Conflict(f"run {run_id} is {run.status}; only a succeeded run can serve")
+    artifacts = {a.name: a for a in repo.artifacts(run_id)}
+    weights = artifacts["model.safetensors"]
+    key = (run_id, weights.sha256)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    spec = RunSpec.model_validate(run.spec)
+    dataset = session.get_one(Dataset, run.dataset_id)
+    setup = setup_run(spec, dataset.schema, settings)
+    setup.model.load_state_dict(load_file(store.path(weights.path)))
+    setup.model.eval()
+    anomaly = (
+        json.loads(store.path(artifacts["anomaly.json"].path).read_bytes())
+        if "anomaly.json" in artifacts
+        else None
+    )
+    trained = TrainedModel(setup.model, spec, dataset.schema, setup.input_shape, anomaly)
+    _cache[key] = trained
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return trained
+
+
+def to_batch(inputs: list[Any], input_shape: list[int], max_inputs: int) -> torch.Tensor:
+    """Client JSON → a float tensor of N × input_shape, or a 4xx naming the bad input."""
+    if len(inputs) > max_inputs:
+        raise PayloadTooLarge(
+            f"{len(inputs)} inputs is over the limit of {max_inputs} per request", loc="/inputs"
+        )
+    size = int(np.prod(input_shape))
+    rows = []
+    for i, item in enumerate(inputs):
+        try:
+            array = np.asarray(item, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise WrongInput(f"/inputs/{i}", "must be numbers (nested lists of equal length)") from None
+        if array.size != size:
+            raise WrongInput(
+                f"/inputs/{i}", f"has {array.size} values; this model takes {size} (shape {input_shape})"
+            )
+        if not np.isfinite(array).all():
+            raise WrongInput(f"/inputs/{i}", "contains NaN or infinity")
+        rows.append(array.reshape(input_shape))
+    return torch.from_numpy(np.stack(rows))
+
+
+class WrongInput(DeepfeatError):
+    status_code = 422
+    error = "invalid_input"
+
+    def __init__(self, loc: str, detail: str) -> None:
+        super().__init__(f"{loc}: {detail}", loc=loc)
+
+
+def _require(trained: TrainedModel, tasks: tuple[str, ...], endpoint: str) -> None:
+    if trained.spec.task not in tasks:
+        raise WrongTask(f"{endpoint} serves {' and '.join(tasks)} runs; this run is {trained.spec.task}")
+
+
+@torch.inference_mode()
+def predict(trained: TrainedModel, x: torch.Tensor) -> dict[str, Any]:
+    _require(trained, ("classification", "regression"), "predict")
+    output = trained.model(x)
+    if trained.spec.task == "regression":
+        return {"predictions": output.squeeze(-1).tolist()}
+    probabilities = torch.softmax(output, dim=1)
+    names = {int(c["label"]): str(c.get("name", c["label"])) for c in trained.schema.get("classes", [])}
+    labels = probabilities.argmax(dim=1).tolist()
+    return {
+        "predictions": [names.get(i, str(i)) for i in labels],
+        "probabilities": probabilities.tolist(),
+        "classes": [names.get(i, str(i)) for i in range(output.shape[1])],
+    }
+
+
+@torch.inference_mode()
+def score(trained: TrainedModel, x: torch.Tensor, fpr: float | None) -> dict[str, Any]:
+    """Reconstruction error per input, against a threshold calibrated on validation data."""
+    _require(trained, ("autoencoder",), "score")
+    assert trained.anomaly is not None
+    scores = reconstruction_errors(trained.model(x), trained.model.input_norm(x))
+    rate = fpr if fpr is not None else float(trained.anomaly["fpr"])
+    quantiles = trained.anomaly["quantiles"]  # the 0th..100th percentiles of validation errors
+    threshold = float(np.interp(1 - rate, np.linspace(0, 1, len(quantiles)), quantiles))
+    return {
+        "scores": scores.tolist(),
+        "threshold": threshold,
+        "fpr": rate,
+        "is_anomaly": (scores > threshold).tolist(),
+    }
+
+
+@torch.inference_mode()
+def samples(trained: TrainedModel, n: int, seed: int | None) -> dict[str, Any]:
+    _require(trained, ("gan",), "samples")
+    assert isinstance(trained.model, GAN)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    out = trained.model.generate(n, generator)
+    return {"samples": out.tolist(), "shape": list(out.shape[1:])}
