@@ -60,6 +60,9 @@ class TrainingSpec(SpecModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
     device: Literal["cpu", "gpu", "auto"] = "cpu"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
+        default="fp32", description="autocast precision; `auto` picks bf16/fp16 where the hardware has it"
+    )
     diagnostics: bool = Field(
         default=True,
         description="per-layer gradient/weight/update norms and dead/saturated units, once per epoch",

@@ -33,7 +33,8 @@ def fit_gan(
     d_params = [*model.disc_features.parameters(), *model.disc_head.parameters()]
     d_opt = build_optimizer(d_params, spec.optimizer)
     result, step, first_epoch = FitResult(), 0, 1
-    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    device = next(model.parameters()).device
+    ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         model.load_state_dict(latest.model)

@@ -16,6 +16,7 @@ from deepfeat.data.arrays import ArrayDataset
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
+from deepfeat.train.device import place_data, placement
 from deepfeat.train.gan import fit_gan
 from deepfeat.train.loop import FitResult, Reporter, Tensors, fit
 from deepfeat.train.objectives import reconstruction_errors
@@ -50,6 +51,9 @@ def train(
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])
+    place = placement(spec.training.device, spec.training.precision)
+    model.to(place.device)
+    x = place_data(x, place)
     extras: dict[str, Any] = {}
 
     if task == "gan":
@@ -60,16 +64,15 @@ def train(
             with torch.no_grad():
                 y = model.input_norm(x)  # reconstruct the scaled input
         else:
-            y = torch.from_numpy(
-                np.asarray(data.y, dtype=np.int64 if task == "classification" else np.float32)
-            )
+            labels = np.asarray(data.y, dtype=np.int64 if task == "classification" else np.float32)
+            y = place_data(torch.from_numpy(labels), place)
         val = Tensors(x[val_idx], y[val_idx])
         train_part = Tensors(x[train_idx], y[train_idx])
-        result = fit(model, setup.objective, train_part, val, spec.training, reporter, checkpoints)
+        result = fit(model, setup.objective, train_part, val, spec.training, reporter, checkpoints, place)
         if task == "autoencoder" and result.stopped != "cancelled":
             extras["anomaly"] = calibrate_anomaly(model, val)
 
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     receipt = {
         "seed": spec.training.seed,
         "split_sha256": split.digest(),
@@ -79,7 +82,7 @@ def train(
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,
         "resumed_from_epoch": result.resumed_from,
-        "device": "cpu",
+        "device": place.describe(),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -94,7 +97,7 @@ def train(
 def calibrate_anomaly(model: torch.nn.Module, val: Tensors) -> dict[str, Any]:
     """The validation reconstruction-error distribution, and the threshold that flags ANOMALY_FPR of it."""
     model.eval()
-    errors = reconstruction_errors(model(val.x), val.y).numpy()
+    errors = reconstruction_errors(model(val.x), val.y).float().cpu().numpy()
     quantiles = np.quantile(errors, np.linspace(0, 1, 101)).tolist()
     return {
         "fpr": ANOMALY_FPR,

@@ -18,6 +18,7 @@ from torch import nn
 
 from deepfeat.specs.training import EarlyStoppingSpec, TrainingSpec
 from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
+from deepfeat.train.device import Placement, placement
 from deepfeat.train.diagnostics import Diagnostics, warnings_for
 from deepfeat.train.objectives import MetricSums, Objective
 from deepfeat.train.optim import LRScheduler, build_optimizer, build_scheduler, penalised_weights, penalty
@@ -56,7 +57,9 @@ def fit(
     spec: TrainingSpec,
     reporter: Reporter,
     checkpoints: CheckpointDir | None = None,
+    place: Placement | None = None,
 ) -> FitResult:
+    place = place or placement("cpu", spec.precision)
     generator = torch.Generator().manual_seed(spec.seed)
     batch = min(spec.batch_size, len(train))
     steps_per_epoch = math.ceil(len(train) / batch)
@@ -64,7 +67,8 @@ def fit(
     scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
-    diagnostics = Diagnostics(model, val.x[:256]) if spec.diagnostics else None
+    diagnostics = Diagnostics(model, val.x[:256].to(place.device)) if spec.diagnostics else None
+    backward = Backward(model, objective, place, reporter, micro_batch=batch)
     result, step, first_epoch = FitResult(), 0, 1
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
@@ -77,30 +81,33 @@ def fit(
         sums, health = MetricSums(), dict[str, float]()
         batches = torch.randperm(len(train), generator=generator).split(batch)
         for i, idx in enumerate(batches):
-            x, y = train.x[idx], train.y[idx]
-            output = model(x)
-            loss = objective.loss(output, y)
-            extra = penalty(weights, spec.l1, spec.l2)
+            x = train.x[idx].to(place.device, non_blocking=True)
+            y = train.y[idx].to(place.device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            (loss if extra is None else loss + extra).backward()
+            output, loss = backward(x, y)
+            extra = penalty(weights, spec.l1, spec.l2)
+            if extra is not None:
+                extra.backward()
+            if place.scaler is not None:
+                place.scaler.unscale_(optimizer)  # clip and measure true gradients
             if spec.grad_clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
             if diagnostics is not None and i == len(batches) - 1:  # once per epoch, on its last step
                 health = diagnostics.before_step()
-                optimizer.step()
+                optimizer_step(optimizer, place)
                 health |= diagnostics.after_step() | diagnostics.units()
             else:
-                optimizer.step()
+                optimizer_step(optimizer, place)
             if scheduler is not None and per_step:
                 scheduler.step()
-            objective.accumulate(sums, output.detach(), y, float(loss.detach()))
+            objective.accumulate(sums, output, y, loss)
             step += 1
             if reporter.should_stop():
                 result.stopped = "cancelled"
                 return result
 
         elapsed = time.perf_counter() - started
-        metrics = objective.summarise(sums, "") | evaluate(model, objective, val, batch)
+        metrics = objective.summarise(sums, "") | evaluate(model, objective, val, batch, place)
         metrics |= {
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_time": elapsed,
@@ -131,14 +138,70 @@ def fit(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, objective: Objective, data: Tensors, batch: int) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, objective: Objective, data: Tensors, batch: int, place: Placement | None = None
+) -> dict[str, float]:
+    place = place or placement("cpu", "fp32")
     model.eval()
     sums = MetricSums()
     for start in range(0, len(data), batch):
-        x, y = data.x[start : start + batch], data.y[start : start + batch]
-        output = model(x)
-        objective.accumulate(sums, output, y, float(objective.loss(output, y)))
+        x = data.x[start : start + batch].to(place.device, non_blocking=True)
+        y = data.y[start : start + batch].to(place.device, non_blocking=True)
+        with place.autocast():
+            output = model(x)
+            loss = objective.loss(output, y)
+        objective.accumulate(sums, output.float(), y, float(loss))
     return objective.summarise(sums, "val_")
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, place: Placement) -> None:
+    if place.scaler is None:
+        optimizer.step()
+    else:
+        place.scaler.step(optimizer)
+        place.scaler.update()
+
+
+class Backward:
+    """Forward and backward of one batch, in micro-batches whose gradients add up to the batch's.
+
+    The micro-batch starts as the whole batch and halves on CUDA out-of-memory (with a warning event),
+    so a run that does not fit keeps its effective batch size instead of failing.
+    """
+
+    def __init__(
+        self, model: nn.Module, objective: Objective, place: Placement, reporter: Reporter, micro_batch: int
+    ) -> None:
+        self.model, self.objective, self.place, self.reporter = model, objective, place, reporter
+        self.micro_batch = micro_batch
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The batch's outputs (detached, fp32) and mean loss; gradients are left in the parameters."""
+        while True:
+            try:
+                return self._run(x, y)
+            except torch.cuda.OutOfMemoryError:
+                if self.micro_batch == 1:
+                    raise
+                self.model.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                self.micro_batch //= 2
+                self.reporter.warn(
+                    f"CUDA out of memory: micro-batch halved to {self.micro_batch}; "
+                    f"gradients are accumulated to keep the batch of {len(x)}",
+                    {"micro_batch": self.micro_batch},
+                )
+
+    def _run(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+        outputs, total = [], 0.0
+        for xs, ys in zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True):
+            with self.place.autocast():
+                output = self.model(xs)
+                loss = self.objective.loss(output, ys) * (len(xs) / len(x))  # a share of the batch mean
+            (self.place.scaler.scale(loss) if self.place.scaler is not None else loss).backward()
+            outputs.append(output.detach().float())
+            total += float(loss.detach())
+        return torch.cat(outputs) if len(outputs) > 1 else outputs[0], total
 
 
 def snapshot(
