@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +76,9 @@ def train(
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     receipt = {
+        "spec_sha256": hashlib.sha256(
+            json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest(),
         "seed": spec.training.seed,
         "split_sha256": split.digest(),
         "n_train": len(split.train),
@@ -88,7 +93,11 @@ def train(
             "torch": torch.__version__,
             "deepfeat": deepfeat.__version__,
         },
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "deterministic": {
+            "algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "seeded": True,  # split, init, batch order and dropout all derive from `seed`
+        },
     }
     return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras)
 
