@@ -99,7 +99,7 @@ def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -
     ]
 
 
-@router.get("/{run_id}/artifacts/{name}", response_class=FileResponse)
+@router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> FileResponse:
     service = _service(session, who.project_id, state)
     service.get(run_id)
