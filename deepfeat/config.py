@@ -46,6 +46,12 @@ class Settings(BaseSettings):
 
     page_size_max: int = Field(default=200, ge=1)
     max_inputs_per_request: int = Field(default=1024, ge=1)
+    max_json_body_bytes: int = Field(
+        default=16 * 2**20, ge=1024, description="JSON/form bodies; uploads have their own cap"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the API"
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -14,6 +14,7 @@ from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
 from service.errors import install_error_handlers
+from service.hygiene import install_hygiene
 from service.routers import datasets, health, inference, keys, runs, schema
 from service.state import AppState
 from workers.enqueue import Enqueuer
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_hygiene(app, settings)
     for router in (health.router, datasets.router, runs.router, inference.router, schema.router, keys.router):
         app.include_router(router)
     return app
