@@ -13,7 +13,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
-from service.errors import install_error_handlers
+from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.routers import datasets, health, inference, keys, runs, schema
 from service.state import AppState
@@ -49,5 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_hygiene(app, settings)
     for router in (health.router, datasets.router, runs.router, inference.router, schema.router, keys.router):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
+    document_errors(app)
     return app
