@@ -64,7 +64,7 @@ class ArtifactStore:
             tmp.unlink()
         else:
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_path(target.parent)
         return StoredBlob(key=key, sha256=sha, size_bytes=size)
 
     def path(self, key: str) -> Path:
@@ -75,7 +75,8 @@ class ArtifactStore:
         return candidate
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entries to disk (a rename is durable only once its folder is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
