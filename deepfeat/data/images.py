@@ -83,7 +83,7 @@ def _decode(path: Path, entry: str, size: tuple[int, int], max_pixels: int) -> I
 
 def read_image_zip(path: Path, options: ReadOptions, work_dir: Path) -> ArrayDataset:
     limits = options.limits
-    width, height = options.image_size
+    height, width = options.image_size  # H×W, like the array it becomes
     folder = Path(tempfile.mkdtemp(prefix="unzip-", dir=work_dir))
     try:
         files = safe_extract(
