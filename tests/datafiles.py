@@ -103,9 +103,11 @@ def device_entry(name: str) -> tuple[zipfile.ZipInfo, bytes]:
 def bomb_zip(megabytes: int = 64) -> bytes:
     """A small archive that expands to `megabytes` of zeros (deflate compresses them ~1000×)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("big/zeros.png", "w") as entry:
-            block = b"\0" * (1 << 20)
-            for _ in range(megabytes):
-                entry.write(block)
+    block = b"\0" * (1 << 20)
+    with (
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("big/zeros.png", "w") as entry,
+    ):
+        for _ in range(megabytes):
+            entry.write(block)
     return buffer.getvalue()
