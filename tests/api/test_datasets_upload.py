@@ -133,7 +133,8 @@ def test_each_format_uploads_and_trains(
     assert body["size_bytes"] == len(data)
     assert body["schema"]["modality"] == modality
     assert body["n_rows"] == body["schema"]["n_rows"] > 0
-    assert body["name"] == Path(filename).stem and body["version"] == 1
+    assert body["name"] == Path(filename).stem
+    assert body["version"] == 1
     assert client.get(f"/v1/datasets/{body['id']}", headers=admin_headers).json()["schema"] == body["schema"]
     preview = client.get(f"/v1/datasets/{body['id']}/preview?limit=3", headers=admin_headers)
     assert preview.status_code == 200, preview.text
@@ -176,7 +177,8 @@ def test_same_bytes_share_blobs_and_names_version(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
     other_name = upload(client, admin_headers, "a.csv", data, target="kind", name="copy").json()
-    assert other_name["id"] != first.json()["id"] and other_name["sha256"] == first.json()["sha256"]
+    assert other_name["id"] != first.json()["id"]
+    assert other_name["sha256"] == first.json()["sha256"]
     assert blobs(settings) == stored  # one copy of the bytes and of the arrays
     v2 = upload(client, admin_headers, "a.csv", datafiles.csv_bytes(seed=5), target="kind").json()
     assert (v2["name"], v2["version"]) == ("a", 2)
@@ -248,7 +250,8 @@ def test_over_the_cap_is_413_and_keeps_nothing(
         headers={**admin_headers, "Content-Type": "multipart/form-data; boundary=xx"},
     )
     assert streamed.status_code == 413, streamed.text
-    assert blobs(small_cap) == set() and db_rows(small_cap) == []
+    assert blobs(small_cap) == set()
+    assert db_rows(small_cap) == []
     just_under = b"a,t\n" + b"1,0\n2,1\n" * ((CAP - 100) // 8)
     assert upload(capped, admin_headers, "ok.csv", just_under, target="t").status_code == 201
 
@@ -282,7 +285,8 @@ def test_delete(both: tuple[TestClient, Settings], admin_headers: dict[str, str]
 
     spec = {"dataset": keep["id"], "task": "classification", "model": {"type": "mlp"}}
     run = client.post("/v1/runs", json=spec, headers=admin_headers).json()
-    assert run["dataset_id"] == keep["id"] and run["dataset_sha256"] == keep["sha256"]
+    assert run["dataset_id"] == keep["id"]
+    assert run["dataset_sha256"] == keep["sha256"]
     busy = client.delete(f"/v1/datasets/{keep['id']}", headers=admin_headers)
     assert busy.status_code == 409
     assert run["id"] in busy.json()["detail"]
