@@ -31,57 +31,93 @@ class TableOptions:
     row_offset: int = 0  # added to 0-based row indices in messages (1 for "first data row is row 1")
 
 
-def _numeric_mask(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    matched = pc.match_substring_regex(column, _NUMBER, ignore_case=True).fill_null(False)
-    mask: npt.NDArray[np.bool_] = np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)
+@dataclass(frozen=True)
+class Column:
+    """One column, typed: numbers (float64) or categories (codes into sorted `categories`, -1 missing)."""
+
+    kind: Literal["numeric", "categorical"]
+    values: npt.NDArray[Any]
+    missing: npt.NDArray[np.bool_]
+    categories: npt.NDArray[np.str_] | None = None
+
+    def as_labels(self) -> npt.NDArray[Any]:
+        """The raw values for a target: numbers, or the category strings."""
+        if self.categories is None:
+            return self.values
+        labels: npt.NDArray[Any] = self.categories[np.maximum(self.values, 0)]
+        return labels
+
+
+def _bools(array: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_]:
+    mask: npt.NDArray[np.bool_] = np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
     return mask
 
 
-def _column_values(
-    name: str, column: pa.ChunkedArray, max_categories: int
-) -> tuple[str, npt.NDArray[Any], npt.NDArray[np.bool_]]:
-    """(type, values, missing mask) of a column; text that is mostly numbers is a mistake, not categories."""
-    missing = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+def _numeric(column: pa.ChunkedArray, missing: npt.NDArray[np.bool_]) -> Column:
+    values = np.asarray(pc.cast(column, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+    return Column("numeric", values, missing | np.isnan(values))
+
+
+def _categorical(column: pa.ChunkedArray, missing: npt.NDArray[np.bool_]) -> Column:
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    dictionary = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object).astype(str)
+    indices = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(dictionary, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    codes = np.where(indices >= 0, rank[np.maximum(indices, 0)], -1)
+    codes[missing] = -1
+    return Column("categorical", codes, missing, dictionary[order])
+
+
+def _parses(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _column(name: str, column: pa.ChunkedArray, max_categories: int) -> Column:
+    """Type one column; text that is mostly numbers is a mistake to report, not categories."""
+    missing = _bools(column.is_null())
     kind = column.type
     if pa.types.is_boolean(kind):
-        values = np.asarray(column.fill_null(False).to_numpy(zero_copy_only=False)).astype(np.float64)
-        return "numeric", values, missing
+        return Column("numeric", _bools(column.fill_null(False)).astype(np.float64), missing)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = np.asarray(pc.cast(column, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
-        missing |= np.isnan(values)
-        return "numeric", values, missing
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind):
-        column = pc.cast(column, pa.string()) if pa.types.is_dictionary(kind) else column
-        stripped = pc.utf8_trim_whitespace(column)
-        blank = np.asarray(pc.equal(stripped, "").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-        missing |= blank
-        present = ~missing
-        numeric = _numeric_mask(stripped) & present
-        if present.any() and numeric.sum() * 2 > present.sum():
-            bad = np.flatnonzero(present & ~numeric)
-            if len(bad):
-                value = stripped[int(bad[0])].as_py()
-                raise DataError(
-                    f"column {name!r}, row {int(bad[0]) + 1}: {value!r} is not a number "
-                    f"(the column is numeric; {len(bad)} such value(s))",
-                    row=int(bad[0]) + 1,
-                    column=name,
-                )
-            text = np.where(missing, "0", np.asarray(stripped.to_numpy(zero_copy_only=False), dtype=object))
-            values = text.astype(np.float64)
-            missing |= np.isnan(values)
-            return "numeric", values, missing
-        values = np.asarray(stripped.fill_null("").to_numpy(zero_copy_only=False), dtype=object).astype(str)
-        n_distinct = len(np.unique(values[present]))
-        if n_distinct > max_categories:
-            raise DataError(
-                f"column {name!r} has {n_distinct} distinct text values, more than the "
-                f"{max_categories} a categorical feature may have: is it an id or free text? "
-                "Drop it before uploading",
-                column=name,
-            )
-        return "categorical", values, missing
-    raise DataError(f"column {name!r} has type {kind}, which is neither numbers nor text", column=name)
+        return _numeric(column, missing)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)):
+        raise DataError(f"column {name!r} has type {kind}, which is neither numbers nor text", column=name)
+    text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()) if pa.types.is_dictionary(kind) else column)
+    missing |= _bools(pc.equal(text, "").fill_null(False))
+    present = ~missing
+    text = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+    try:  # the common case, all numbers, costs one vectorised cast
+        return _numeric(text, missing)
+    except pa.ArrowInvalid:
+        pass
+    numeric = _bools(pc.match_substring_regex(text, _NUMBER, ignore_case=True).fill_null(False))
+    if present.any() and numeric.sum() * 2 > present.sum():
+        bad = np.flatnonzero(present & ~numeric)
+        if not len(bad):  # the pattern let through something the cast refused: find it the slow way
+            bad = np.array([i for i, v in enumerate(text.to_pylist()) if v is not None and not _parses(v)])
+        row = int(bad[0]) + 1 if len(bad) else 1
+        raise DataError(
+            f"column {name!r}, row {row}: {text[row - 1].as_py()!r} is not a number "
+            f"(the column is numeric; {len(bad)} such value(s))",
+            row=row,
+            column=name,
+        )
+    column_out = _categorical(text, missing)
+    assert column_out.categories is not None
+    if len(column_out.categories) > max_categories:
+        raise DataError(
+            f"column {name!r} has {len(column_out.categories)} distinct text values, more than the "
+            f"{max_categories} a categorical feature may have: is it an id or free text? "
+            "Drop it before uploading",
+            column=name,
+        )
+    return column_out
 
 
 def _first(mask: npt.NDArray[np.bool_]) -> int:
@@ -101,13 +137,11 @@ def table_to_dataset(table: pa.Table, options: TableOptions) -> ArrayDataset:
             f"target column {options.target!r} is not in the table; columns: {', '.join(names)}",
             column=options.target,
         )
-    columns: dict[str, tuple[str, npt.NDArray[Any], npt.NDArray[np.bool_]]] = {
-        name: _column_values(name, table.column(i), options.max_categories) for i, name in enumerate(names)
-    }
-    missing_counts = {n: int(m.sum()) for n, (_, _, m) in columns.items()}
+    columns = {name: _column(name, table.column(i), options.max_categories) for i, name in enumerate(names)}
+    missing_counts = {n: int(c.missing.sum()) for n, c in columns.items()}
     keep = np.ones(table.num_rows, dtype=bool)
     if options.target is not None:
-        t_missing = columns[options.target][2]
+        t_missing = columns[options.target].missing
         if t_missing.any() and options.missing != "drop":
             row = _first(t_missing) + 1
             raise DataError(
@@ -116,8 +150,9 @@ def table_to_dataset(table: pa.Table, options: TableOptions) -> ArrayDataset:
                 row=row,
                 column=options.target,
             )
-    for name, (kind, values, missing) in columns.items():
-        if kind == "numeric":
+    for name, col in columns.items():
+        values, missing = col.values, col.missing
+        if col.kind == "numeric":
             infinite = np.isinf(values) & ~missing
             if infinite.any():
                 row = _first(infinite) + 1
@@ -143,37 +178,42 @@ def table_to_dataset(table: pa.Table, options: TableOptions) -> ArrayDataset:
     features: list[dict[str, Any]] = []
     blocks: list[npt.NDArray[np.float32]] = []
     feature_names: list[str] = []
-    for name, (kind, values, missing) in columns.items():
+    for name, col in columns.items():
         if name == options.target:
             continue
-        values, missing = values[keep], missing[keep]
-        if kind == "numeric":
+        values, missing = col.values[keep], col.missing[keep]
+        if col.kind == "numeric":
             fill = float(values[~missing].mean()) if (~missing).any() else 0.0
-            column = np.where(missing, fill, values).astype(np.float32)
-            blocks.append(column[:, None])
+            blocks.append(np.where(missing, fill, values).astype(np.float32)[:, None])
             features.append({"name": name, "type": "numeric", **({"fill": fill} if missing.any() else {})})
             feature_names.append(name)
-        else:
-            present = values[~missing]
-            categories, counts = np.unique(present, return_counts=True)
-            fill_cat = str(categories[int(np.argmax(counts))]) if len(categories) else ""
-            filled = np.where(missing, fill_cat, values)
-            onehot = (filled[:, None] == categories[None, :]).astype(np.float32)
-            blocks.append(onehot)
-            features.append(
-                {
-                    "name": name,
-                    "type": "categorical",
-                    "encoding": "onehot",
-                    "categories": [str(c) for c in categories],
-                    **({"fill": fill_cat} if missing.any() else {}),
-                }
-            )
-            feature_names.extend(f"{name}={c}" for c in categories)
+            continue
+        assert col.categories is not None
+        counts = np.bincount(values[~missing], minlength=len(col.categories))
+        used = np.flatnonzero(counts)  # categories left after dropping rows
+        categories = col.categories[used]
+        remap = np.full(len(col.categories), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        fill_code = int(np.argmax(counts[used])) if len(used) else 0
+        codes = np.where(missing, fill_code, remap[np.maximum(values, 0)])
+        onehot = np.zeros((len(codes), len(categories)), dtype=np.float32)
+        if len(categories):
+            onehot[np.arange(len(codes)), codes] = 1.0
+        blocks.append(onehot)
+        features.append(
+            {
+                "name": name,
+                "type": "categorical",
+                "encoding": "onehot",
+                "categories": [str(c) for c in categories],
+                **({"fill": str(categories[fill_code])} if missing.any() and len(categories) else {}),
+            }
+        )
+        feature_names.extend(f"{name}={c}" for c in categories)
     if not blocks:
         raise DataError("the table has no feature columns besides the target")
     X = np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32)
-    raw_target = columns[options.target][1][keep] if options.target is not None else None
+    raw_target = columns[options.target].as_labels()[keep] if options.target is not None else None
     y, target = target_arrays(raw_target, options.target_type, options.target)
     if raw_target is None:
         y = np.zeros(X.shape[0], dtype=np.float32)
