@@ -148,9 +148,10 @@ def read_delimited(path: Path, delimiter: str, options: ReadOptions) -> ArrayDat
     except UnicodeDecodeError:
         raise DataError("the file is not UTF-8 text") from None
     except pa.ArrowInvalid as exc:
-        raise DataError(
-            f"cannot parse the file as {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}"
-        ) from None
+        if "invalid UTF8" in str(exc):
+            raise DataError(f"the file is not UTF-8 text; save it as UTF-8 ({exc})") from None
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        raise DataError(f"cannot parse the file as {kind}: {exc}") from None
     if ragged:
         line, actual, expected = ragged[0]
         more = f"; {len(ragged) - 1} more ragged row(s)" if len(ragged) > 1 else ""

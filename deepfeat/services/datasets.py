@@ -110,10 +110,10 @@ class DatasetService:
         display = name or (Path(upload.filename).stem if upload.filename else "") or "dataset"
         record = options.as_record()
         same = [d for d in self.repo.same_upload(upload.sha256) if d.schema.get("read_options") == record]
-        for existing in same:
-            if existing.name == display:
-                upload.path.unlink(missing_ok=True)
-                return existing, False
+        latest = self.repo.by_name(display)
+        if latest is not None and latest in same:  # a re-send of what the name already holds
+            upload.path.unlink(missing_ok=True)
+            return latest, False
         created: list[StoredBlob] = []
         try:
             source = self.store.adopt(upload.path)

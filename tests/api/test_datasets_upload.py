@@ -301,3 +301,62 @@ def test_delete(both: tuple[TestClient, Settings], admin_headers: dict[str, str]
     assert client.get(f"/v1/runs/{run['id']}", headers=admin_headers).json()["dataset_id"] == keep["id"]
     assert not any(k.startswith("blobs/") for k in blobs(settings))
     assert client.delete("/v1/datasets/ds_nope", headers=admin_headers).status_code == 404
+
+
+def test_resending_an_older_version_makes_it_the_latest_again(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    a, b = datafiles.csv_bytes(seed=1), datafiles.csv_bytes(seed=2)
+    v1 = upload(client, admin_headers, "d.csv", a, target="kind").json()
+    v2 = upload(client, admin_headers, "d.csv", b, target="kind")
+    same = upload(client, admin_headers, "d.csv", b, target="kind")
+    assert (v2.status_code, same.status_code, same.json()["id"]) == (201, 200, v2.json()["id"])
+    v3 = upload(client, admin_headers, "d.csv", a, target="kind")
+    assert v3.status_code == 201
+    assert v3.json()["version"] == 3
+    assert v3.json()["sha256"] == v1["sha256"]
+    other_options = upload(client, admin_headers, "d.csv", a, target="colour")
+    assert other_options.status_code == 201  # the same bytes read another way are another dataset
+    assert other_options.json()["schema"]["target"] == "colour"
+
+
+def test_uploads_need_a_write_key_and_store_nothing_without(client: TestClient, settings: Settings) -> None:
+    response = client.post("/v1/datasets", files={"file": ("a.csv", datafiles.csv_bytes())})
+    assert response.status_code == 401
+    assert blobs(settings) == set()
+
+
+def test_link_and_device_archives_are_refused_over_http(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    png = datafiles.png_bytes((1, 2, 3))
+    for entries in (
+        [("a/1.png", png), datafiles.symlink_entry("a/2.png", "/etc/passwd")],
+        [("a/1.png", png), datafiles.device_entry("a/2.png")],
+        [("a/1.png", png), ("/abs/2.png", png)],
+    ):
+        response = upload(client, admin_headers, "evil.zip", datafiles.zip_with(entries))
+        assert response.status_code == 422
+        assert response.json()["entry"]
+    assert blobs(settings) == set()
+    assert db_rows(settings) == []
+
+
+def test_openapi_describes_the_upload(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]
+    assert {"file", "target", "missing", "image_size"} <= set(
+        content["multipart/form-data"]["schema"]["properties"]
+    )
+    assert "/v1/datasets/{dataset_id}/preview" in spec["paths"]
+
+
+def test_builtin_sequence_text_and_mnist_over_http(client: TestClient, admin_headers: dict[str, str]) -> None:
+    for name, modality in (("waves", "sequence"), ("faq-intents", "text"), ("mnist-5k", "image")):
+        body = client.post("/v1/datasets", json={"builtin": name}, headers=admin_headers).json()
+        assert body["schema"]["modality"] == modality
+        rows = client.get(f"/v1/datasets/{body['id']}/preview?limit=2", headers=admin_headers).json()["rows"]
+        key = {"sequence": "sequence", "text": "text", "image": "image"}[modality]
+        assert all(key in r and "target" in r for r in rows)
+    spec = {"dataset": "builtin:waves", "task": "classification", "model": {"type": "mlp"}}
+    assert client.post("/v1/runs:validate", json=spec, headers=admin_headers).status_code == 200
