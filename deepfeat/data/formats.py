@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +16,10 @@ import pyarrow.parquet as pq
 
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.errors import DataError, UnsupportedFormat
+from deepfeat.data.images import read_image_zip
+from deepfeat.data.options import ReadOptions
 from deepfeat.data.schema import base_schema, target_arrays
-from deepfeat.data.tabular import MissingPolicy, TableOptions, table_to_dataset
+from deepfeat.data.tabular import TableOptions, table_to_dataset
 
 FORMATS = ("csv", "tsv", "parquet", "npz", "jsonl", "images")
 _EXTENSIONS = {
@@ -32,33 +33,6 @@ _EXTENSIONS = {
     ".ndjson": "jsonl",
     ".zip": "images",
 }
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """What a client may say about an upload besides its bytes (all optional)."""
-
-    format: str | None = None
-    target: str | None = None
-    target_type: Literal["categorical", "numeric"] | None = None
-    missing: MissingPolicy = "refuse"
-    modality: Literal["tabular", "image", "sequence"] | None = None  # NPZ with 3-d X: image or sequence
-    image_size: tuple[int, int] = (32, 32)
-    color: Literal["auto", "rgb", "grayscale"] = "auto"
-    max_categories: int = 1000
-    limits: dict[str, int] = field(default_factory=dict)
-
-    def as_record(self) -> dict[str, Any]:
-        """What the dataset records of how it was read (without the server's limits)."""
-        return {
-            "format": self.format,
-            "target": self.target,
-            "target_type": self.target_type,
-            "missing": self.missing,
-            "modality": self.modality,
-            "image_size": list(self.image_size),
-            "color": self.color,
-        }
 
 
 def detect_format(path: Path, filename: str | None, requested: str | None) -> str:
@@ -105,8 +79,6 @@ def read_dataset(path: Path, filename: str | None, options: ReadOptions, work_di
     elif fmt == "jsonl":
         data = read_jsonl(path, options)
     else:
-        from deepfeat.data.images import read_image_zip
-
         data = read_image_zip(path, options, work_dir)
     data.schema["format"] = fmt
     return data

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.errors import DataError
-from deepfeat.data.formats import ReadOptions
+from deepfeat.data.options import ReadOptions
 from deepfeat.data.safezip import safe_extract
 from deepfeat.data.schema import base_schema, encode_labels
 
@@ -54,13 +54,15 @@ def _decode(path: Path, entry: str, size: tuple[int, int], max_pixels: int) -> I
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > max_pixels:
+            with Image.open(path) as opened:
+                if opened.width * opened.height > max_pixels:
                     raise DataError(
-                        f"entry {entry!r}: {img.width}×{img.height} is over the limit of {max_pixels} pixels",
+                        f"entry {entry!r}: {opened.width}×{opened.height} is over the limit of "
+                        f"{max_pixels} pixels",
                         entry=entry,
                     )
-                img.load()
+                opened.load()
+                img: Image.Image = ImageOps.exif_transpose(opened)  # phone photos: upright as seen
                 # Palette/alpha images go through RGBA so transparency does not turn into noise.
                 converted = (
                     img.convert("RGBA").convert("RGB") if img.mode in ("P", "PA", "LA", "RGBA") else img

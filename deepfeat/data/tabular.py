@@ -16,9 +16,9 @@ import pyarrow.compute as pc
 
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.errors import DataError
+from deepfeat.data.options import MissingPolicy
 from deepfeat.data.schema import base_schema, target_arrays
 
-MissingPolicy = Literal["refuse", "drop", "impute"]
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 
 

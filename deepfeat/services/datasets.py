@@ -24,7 +24,8 @@ from deepfeat.data.arrays import (
     write_normalised,
 )
 from deepfeat.data.builtins import load_builtin
-from deepfeat.data.formats import ReadOptions, read_dataset
+from deepfeat.data.formats import read_dataset
+from deepfeat.data.options import ReadOptions
 from deepfeat.data.preview import preview_rows
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.datasets import DatasetRepository, referenced_keys
@@ -32,6 +33,7 @@ from deepfeat.db.session import after_commit
 from deepfeat.db.types import utcnow
 from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
+from deepfeat.specs.datasets import UploadOptions
 from deepfeat.storage import ArtifactStore, StoredBlob
 
 BUILTIN_PREFIX = "builtin:"
@@ -83,17 +85,16 @@ class DatasetService:
             )
         )
 
-    def read_options(self, fields: dict[str, Any]) -> ReadOptions:
-        """Upload form fields → ReadOptions (validated by the caller's spec model) plus server limits."""
-        size = fields.get("image_size") or (32, 32)
+    def read_options(self, options: UploadOptions) -> ReadOptions:
+        """The client's upload options plus this server's limits."""
         return ReadOptions(
-            format=fields.get("format"),
-            target=fields.get("target"),
-            target_type=fields.get("target_type"),
-            missing=fields.get("missing") or "refuse",
-            modality=fields.get("modality"),
-            image_size=(int(size[0]), int(size[1])),
-            color=fields.get("color") or "auto",
+            format=options.format,
+            target=options.target,
+            target_type=options.target_type,
+            missing=options.missing,
+            modality=options.modality,
+            image_size=options.image_size,
+            color=options.color,
             max_categories=self.settings.dataset_max_categories,
             limits={
                 "max_extracted_bytes": self.settings.upload_max_extracted_bytes,

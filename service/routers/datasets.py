@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -64,7 +65,7 @@ async def create_dataset(
             upload.path.unlink(missing_ok=True)
             raise _validation(exc, upload.fields) from None
         uploaded = UploadedFile(upload.path, upload.filename, upload.sha256, upload.size_bytes)
-        read_options = service.read_options(options.model_dump(exclude={"name"}))
+        read_options = service.read_options(options)
         dataset, created = await run_in_threadpool(
             service.create_from_upload, uploaded, options.name, read_options
         )
@@ -83,8 +84,6 @@ async def create_dataset(
 
 
 def _json_or_none(raw: bytes) -> Any:
-    import json
-
     try:
         return json.loads(raw)
     except ValueError:

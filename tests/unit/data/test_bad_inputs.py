@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from deepfeat.data.errors import DataError, UnsupportedFormat
-from deepfeat.data.formats import ReadOptions, read_dataset
+from deepfeat.data.formats import read_dataset
+from deepfeat.data.options import ReadOptions
 from deepfeat.errors import DeepfeatError
 from tests import datafiles
 

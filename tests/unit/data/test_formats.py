@@ -10,7 +10,8 @@ import pytest
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset, read_normalised, write_normalised
-from deepfeat.data.formats import ReadOptions, detect_format, read_dataset
+from deepfeat.data.formats import detect_format, read_dataset
+from deepfeat.data.options import ReadOptions
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.job import train
