@@ -58,6 +58,9 @@ async def create_dataset(
     service = DatasetService(session, who.project_id, state.store, state.settings)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
+        # Authentication only read; hand the DB connection back while the body streams (a big file
+        # takes minutes, and 20 slow uploads must not hold the whole pool). The session reconnects.
+        await run_in_threadpool(session.close)
         upload = await receive_upload(request, state.store.tmp_dir, state.settings.upload_max_bytes)
         try:
             options = UploadOptions.model_validate(upload.fields)
