@@ -136,7 +136,13 @@ def read_delimited(path: Path, delimiter: str, options: ReadOptions) -> ArrayDat
 
 
 def read_parquet(path: Path, options: ReadOptions) -> ArrayDataset:
+    cap = options.limits.get("max_extracted_bytes", 1 << 34)
     try:
+        # Columns may be compressed many times over: check the footer's uncompressed size first.
+        metadata = pq.ParquetFile(path).metadata
+        expanded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        if expanded > cap:
+            raise DataError(f"the Parquet file expands to {expanded} bytes, over the limit of {cap}")
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"cannot read the file as Parquet: {exc}") from None
@@ -150,6 +156,8 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
             declared = sum(info.file_size for info in archive.infolist())
             if declared > cap:  # ZipExtFile never yields more than the declared size, so this bounds it
                 raise DataError(f"the NPZ expands to {declared} bytes, over the limit of {cap}")
+            for info in archive.infolist():
+                _check_npy_header(archive, info)
         with np.load(path, allow_pickle=False) as archive:
             if "X" not in archive.files:
                 raise DataError(
@@ -165,6 +173,31 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"the NPZ is corrupt: {exc}") from None
     return arrays_to_dataset(X, y, options)
+
+
+def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """An array's header must not promise more data than its member holds: numpy would allocate the
+    promised size before finding out (a 10¹² element header in a 100-byte file)."""
+    if not info.filename.endswith(".npy"):
+        return
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        except ValueError as exc:
+            raise DataError(f"array {name!r} has a broken header: {exc}", entry=name) from None
+    if dtype.hasobject:
+        raise DataError(f"array {name!r} holds Python objects; only numbers and strings are read", entry=name)
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if needed > info.file_size:
+        raise DataError(
+            f"array {name!r} claims shape {list(shape)} ({needed} bytes) but holds {info.file_size}",
+            entry=name,
+        )
 
 
 def arrays_to_dataset(X: npt.NDArray[Any], y: npt.NDArray[Any] | None, options: ReadOptions) -> ArrayDataset:

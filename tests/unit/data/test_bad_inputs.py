@@ -130,7 +130,8 @@ def test_npz_with_pickled_objects_is_refused_unread(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, X=np.array([{"evil": 1}, None], dtype=object))
     error = refuse(tmp_path, "o.npz", buffer.getvalue())
-    assert "pickle" in error.detail.lower()
+    assert "python objects" in error.detail.lower()
+    assert error.body()["entry"] == "X"
 
 
 def test_corrupt_image_names_the_entry(tmp_path: Path) -> None:
@@ -167,3 +168,20 @@ def test_empty_zip(tmp_path: Path) -> None:
     with zipfile.ZipFile(buffer, "w"):
         pass
     assert refuse(tmp_path, "e.zip", buffer.getvalue()).status_code == 422
+
+
+def test_npz_header_promising_more_than_it_holds_is_refused_before_allocating(tmp_path: Path) -> None:
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2)))
+    header["shape"] = (10**10, 1000)  # 80 TB promised
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(npy, header)
+    npy.write(b"\0" * 32)
+    forged = datafiles.zip_with([("X.npy", npy.getvalue())])
+    error = refuse(tmp_path, "forged.npz", forged)
+    assert error.body()["entry"] == "X"
+    assert "claims shape [10000000000, 1000]" in error.detail
+
+
+def test_parquet_expanding_past_the_cap_is_refused(tmp_path: Path) -> None:
+    error = refuse(tmp_path, "big.parquet", datafiles.parquet_bytes(), limits={"max_extracted_bytes": 100})
+    assert "over the limit of 100" in error.detail
