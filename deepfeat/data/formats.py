@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,11 @@ def detect_format(path: Path, filename: str | None, requested: str | None) -> st
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+            raise DataError(f"the file starts like a ZIP but is not a readable archive: {exc}") from None
         return "npz" if names and all(n.endswith(".npy") for n in names) else "images"
     if head.lstrip().startswith(b"{"):
         return "jsonl"
@@ -93,7 +98,29 @@ def _table_options(options: ReadOptions) -> TableOptions:
     )
 
 
+def check_utf8(path: Path, chunk_size: int = 1 << 22) -> None:
+    """Refuse text that is not UTF-8, naming the line (one streaming pass, C speed)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines_before + chunk.count(b"\n", 0, exc.start) + 1
+                raise DataError(
+                    f"line {line}: byte 0x{chunk[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+                    row=line - 1,
+                ) from None
+            lines_before += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError("the file ends in the middle of a UTF-8 character") from None
+
+
 def read_delimited(path: Path, delimiter: str, options: ReadOptions) -> ArrayDataset:
+    check_utf8(path)  # also keeps pyarrow's ragged-row callback from meeting undecodable text
     ragged: list[tuple[int, int, int]] = []
 
     def on_invalid(row: Any) -> str:
@@ -144,7 +171,7 @@ def read_parquet(path: Path, options: ReadOptions) -> ArrayDataset:
         if expanded > cap:
             raise DataError(f"the Parquet file expands to {expanded} bytes, over the limit of {cap}")
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError, IndexError, KeyError) as exc:
         raise DataError(f"cannot read the file as Parquet: {exc}") from None
     return table_to_dataset(table, _table_options(options))
 
@@ -170,7 +197,7 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
         raise
     except ValueError as exc:  # object arrays (pickles) are refused by allow_pickle=False
         raise DataError(f"cannot read the NPZ: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, NotImplementedError) as exc:
         raise DataError(f"the NPZ is corrupt: {exc}") from None
     return arrays_to_dataset(X, y, options)
 

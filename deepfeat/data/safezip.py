@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from deepfeat.data.errors import DataError
@@ -48,7 +49,7 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
     try:
         try:
             archive = zipfile.ZipFile(archive_path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise DataError(f"not a readable ZIP archive: {exc}") from None
         with archive:
             infos = archive.infolist()
@@ -80,7 +81,7 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
                             out.write(chunk)
                 except FileExistsError:
                     raise DataError(f"entry {info.filename!r} appears twice", entry=info.filename) from None
-                except (zipfile.BadZipFile, zlib_error(), OSError, EOFError) as exc:
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
                     raise DataError(
                         f"entry {info.filename!r} is corrupt: {exc}", entry=info.filename
                     ) from None
@@ -89,9 +90,3 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
         shutil.rmtree(dest, ignore_errors=True)
         raise
     return files
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error

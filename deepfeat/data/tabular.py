@@ -54,7 +54,10 @@ def _bools(array: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_]:
 
 
 def _numeric(column: pa.ChunkedArray, missing: npt.NDArray[np.bool_]) -> Column:
-    values = np.asarray(pc.cast(column, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+    # Integers past 2**53 lose precision as float64 rather than failing: features are float32 anyway.
+    unsafe = not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+    cast = pc.cast(column, pa.float64(), safe=not unsafe)
+    values = np.asarray(cast.fill_null(0.0).to_numpy(zero_copy_only=False))
     return Column("numeric", values, missing | np.isnan(values))
 
 
@@ -137,7 +140,12 @@ def table_to_dataset(table: pa.Table, options: TableOptions) -> ArrayDataset:
             f"target column {options.target!r} is not in the table; columns: {', '.join(names)}",
             column=options.target,
         )
-    columns = {name: _column(name, table.column(i), options.max_categories) for i, name in enumerate(names)}
+    columns: dict[str, Column] = {}
+    for i, name in enumerate(names):
+        try:
+            columns[name] = _column(name, table.column(i), options.max_categories)
+        except (pa.ArrowException, UnicodeDecodeError) as exc:  # corrupt files surprise arrow
+            raise DataError(f"column {name!r} cannot be read: {exc}", column=name) from None
     missing_counts = {n: int(c.missing.sum()) for n, c in columns.items()}
     keep = np.ones(table.num_rows, dtype=bool)
     if options.target is not None:

@@ -82,7 +82,7 @@ def refuse(tmp_path: Path, name: str, data: bytes, **options: Any) -> DeepfeatEr
             {"row": 2, "column": "label"},
             "'label' missing",
         ),
-        ("latin.csv", "a,t\n1,caf\xe9\n".encode("latin-1"), {}, {}, "not UTF-8 text"),
+        ("latin.csv", "a,t\n1,caf\xe9\n".encode("latin-1"), {}, {"row": 1}, "line 2: byte 0xe9 is not UTF-8"),
         ("p.parquet", b"PAR1 this is not really parquet PAR1", {}, {}, "cannot read the file as Parquet"),
     ],
 )
