@@ -67,6 +67,9 @@ class Dataset(Base):
     __tablename__ = "datasets"
     __table_args__ = (
         UniqueConstraint("project_id", "builtin", name="uq_datasets_project_builtin"),
+        # Two uploads racing for the next version of a name: the second insert fails rather than both
+        # becoming "version 2".
+        UniqueConstraint("project_id", "name", "version", name="uq_datasets_project_name_version"),
         Index("ix_datasets_project_name", "project_id", "name"),
     )
 

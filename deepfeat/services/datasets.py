@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
@@ -69,21 +70,25 @@ class DatasetService:
         manifest, blobs = write_normalised(data, self.store, has_target=data.schema["target_type"] != "none")
         self._forget_on_rollback(blobs)
         display = display_name or name
-        return self.repo.add(
-            Dataset(
-                id=new_id("ds"),
-                name=display,
-                builtin=name,
-                format="builtin",
-                sha256=manifest.sha256,
-                size_bytes=sum(b.size_bytes for b in blobs),
-                blob_key=manifest.key,
-                layout=LAYOUT_NPY,
-                n_rows=data.n_rows,
-                schema=data.schema,
-                version=self.repo.next_version(display),
+        try:
+            dataset = self.repo.add(
+                Dataset(
+                    id=new_id("ds"),
+                    name=display,
+                    builtin=name,
+                    format="builtin",
+                    sha256=manifest.sha256,
+                    size_bytes=sum(b.size_bytes for b in blobs),
+                    blob_key=manifest.key,
+                    layout=LAYOUT_NPY,
+                    n_rows=data.n_rows,
+                    schema=data.schema,
+                    version=self.repo.next_version(display),
+                )
             )
-        )
+        except IntegrityError:
+            raise _racing(display) from None
+        return dataset
 
     def read_options(self, options: UploadOptions) -> ReadOptions:
         """The client's upload options plus this server's limits."""
@@ -146,9 +151,14 @@ class DatasetService:
                     version=self.repo.next_version(display),
                 )
             )
-        except BaseException:
+        except BaseException as exc:
             upload.path.unlink(missing_ok=True)
-            self._remove_unreferenced([b.key for b in created if b.created])
+            # A failed flush leaves this session unusable until rolled back (the request does that):
+            # look at references from a fresh one.
+            with Session(self.session.get_bind()) as fresh:
+                self._remove_unreferenced([b.key for b in created if b.created], session=fresh)
+            if isinstance(exc, IntegrityError):
+                raise _racing(display) from None
             raise
         self._forget_on_rollback(created)
         return dataset, True
@@ -251,6 +261,10 @@ class DatasetService:
 
         event.listen(self.session, "after_rollback", on_rollback)
         after_commit(self.session, disarm)
+
+
+def _racing(name: str) -> Conflict:
+    return Conflict(f"another request created dataset {name!r} at the same moment; send this one again")
 
 
 def load_arrays(dataset: Dataset, store: ArtifactStore) -> ArrayDataset:

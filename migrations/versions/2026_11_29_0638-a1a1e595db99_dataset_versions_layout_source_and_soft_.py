@@ -33,10 +33,40 @@ def upgrade() -> None:
             sa.Column("deleted_at", deepfeat.db.types.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index("ix_datasets_project_name", ["project_id", "name"], unique=False)
+    _number_existing_versions()
+    with op.batch_alter_table("datasets", schema=None) as batch_op:
+        batch_op.create_unique_constraint(
+            "uq_datasets_project_name_version", ["project_id", "name", "version"]
+        )
+
+
+def _number_existing_versions() -> None:
+    """Rows that share a name in a project (possible before versions existed) become versions 1..n in
+    the order they were created, so the unique constraint holds."""
+    bind = op.get_bind()
+    datasets = sa.table(
+        "datasets",
+        sa.column("id", sa.String),
+        sa.column("project_id", sa.String),
+        sa.column("name", sa.String),
+        sa.column("created_at", sa.DateTime),
+        sa.column("version", sa.Integer),
+    )
+    rows = bind.execute(
+        sa.select(datasets.c.id, datasets.c.project_id, datasets.c.name).order_by(
+            datasets.c.project_id, datasets.c.name, datasets.c.created_at, datasets.c.id
+        )
+    ).all()
+    seen: dict[tuple[str, str], int] = {}
+    for row_id, project_id, name in rows:
+        version = seen[(project_id, name)] = seen.get((project_id, name), 0) + 1
+        if version > 1:
+            bind.execute(sa.update(datasets).where(datasets.c.id == row_id).values(version=version))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("datasets", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_datasets_project_name_version", type_="unique")
         batch_op.drop_index("ix_datasets_project_name")
         batch_op.drop_column("deleted_at")
         batch_op.drop_column("source_key")

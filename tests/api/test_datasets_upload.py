@@ -360,3 +360,54 @@ def test_builtin_sequence_text_and_mnist_over_http(client: TestClient, admin_hea
         assert all(key in r and "target" in r for r in rows)
     spec = {"dataset": "builtin:waves", "task": "classification", "model": {"type": "mlp"}}
     assert client.post("/v1/runs:validate", json=spec, headers=admin_headers).status_code == 200
+
+
+def test_racing_for_a_version_is_a_409_not_a_500(pg_database: str, data_dir: Path) -> None:
+    """Another transaction takes version 2 of a name while an upload computes the same number: the
+    upload's insert waits on the unique index, then answers 409 and keeps no blob."""
+    import threading
+
+    from service.app import create_app
+    from tests.conftest import ADMIN_KEY
+
+    s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY, database_url=pg_database)
+    upgrade(pg_database)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with TestClient(create_app(s)) as client:
+        first = upload(client, headers, "a.csv", datafiles.csv_bytes(), target="kind").json()
+        stored = blobs(s)
+        engine = make_engine(pg_database)
+        other = make_session_factory(engine)()
+        row = next(d for d in db_rows(s) if d.id == first["id"])
+        other.add(
+            Dataset(
+                id="ds_racer",
+                project_id=row.project_id,
+                name="a",
+                format="csv",
+                sha256="0" * 64,
+                size_bytes=1,
+                blob_key="blobs/00/none",
+                n_rows=1,
+                schema={},
+                version=2,
+            )
+        )
+        other.flush()  # holds version 2 of "a", uncommitted
+        result: dict[str, Any] = {}
+        racer = threading.Thread(
+            target=lambda: result.update(
+                r=upload(client, headers, "a.csv", datafiles.csv_bytes(seed=3), target="kind")
+            )
+        )
+        racer.start()
+        racer.join(timeout=2)
+        assert racer.is_alive()  # waiting on the index
+        other.commit()
+        other.close()
+        engine.dispose()
+        racer.join(timeout=30)
+        response = result["r"]
+        assert response.status_code == 409, response.text
+        assert "send this one again" in response.json()["detail"]
+        assert blobs(s) == stored
