@@ -126,7 +126,7 @@ class DatasetService:
             created.append(source)
             reuse = next((d for d in same if d.layout == LAYOUT_NPY), None)
             if reuse is not None:  # already parsed under another name: share its arrays
-                manifest_key, schema = reuse.blob_key, dict(reuse.schema)
+                manifest_key, schema = reuse.blob_key, {**reuse.schema, "filename": upload.filename}
             else:
                 data = read_dataset(self.store.path(source.key), upload.filename, options, self.store.tmp_dir)
                 schema = {**data.schema, "read_options": record, "filename": upload.filename}
