@@ -81,7 +81,14 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
                             out.write(chunk)
                 except FileExistsError:
                     raise DataError(f"entry {info.filename!r} appears twice", entry=info.filename) from None
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+                except (
+                    zipfile.BadZipFile,
+                    zlib.error,
+                    OSError,
+                    EOFError,
+                    NotImplementedError,
+                    ValueError,
+                ) as exc:
                     raise DataError(
                         f"entry {info.filename!r} is corrupt: {exc}", entry=info.filename
                     ) from None
