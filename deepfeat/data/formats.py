@@ -6,7 +6,6 @@ import codecs
 import csv
 import json
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.errors import DataError, UnsupportedFormat
 from deepfeat.data.images import read_image_zip
 from deepfeat.data.options import ReadOptions
+from deepfeat.data.safezip import ZIP_ERRORS
 from deepfeat.data.schema import base_schema, target_arrays
 from deepfeat.data.tabular import TableOptions, table_to_dataset
 
@@ -55,7 +55,7 @@ def detect_format(path: Path, filename: str | None, requested: str | None) -> st
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        except ZIP_ERRORS as exc:
             raise DataError(f"the file starts like a ZIP but is not a readable archive: {exc}") from None
         return "npz" if names and all(n.endswith(".npy") for n in names) else "images"
     if head.lstrip().startswith(b"{"):
@@ -197,7 +197,7 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
         raise
     except ValueError as exc:  # object arrays (pickles) are refused by allow_pickle=False
         raise DataError(f"cannot read the NPZ: {exc}") from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, NotImplementedError) as exc:
+    except ZIP_ERRORS as exc:
         raise DataError(f"the NPZ is corrupt: {exc}") from None
     return arrays_to_dataset(X, y, options)
 

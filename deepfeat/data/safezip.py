@@ -13,6 +13,9 @@ from pathlib import Path, PurePosixPath
 from deepfeat.data.errors import DataError
 
 CHUNK = 1 << 16
+# What reading a damaged archive can raise in the standard library (UnicodeDecodeError is a ValueError;
+# NotImplementedError: an unknown method or "zip file version").
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, NotImplementedError)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -49,7 +52,7 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
     try:
         try:
             archive = zipfile.ZipFile(archive_path)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             raise DataError(f"not a readable ZIP archive: {exc}") from None
         with archive:
             infos = archive.infolist()
@@ -81,14 +84,7 @@ def safe_extract(archive_path: Path, dest: Path, max_bytes: int, max_files: int)
                             out.write(chunk)
                 except FileExistsError:
                     raise DataError(f"entry {info.filename!r} appears twice", entry=info.filename) from None
-                except (
-                    zipfile.BadZipFile,
-                    zlib.error,
-                    OSError,
-                    EOFError,
-                    NotImplementedError,
-                    ValueError,
-                ) as exc:
+                except ZIP_ERRORS as exc:
                     raise DataError(
                         f"entry {info.filename!r} is corrupt: {exc}", entry=info.filename
                     ) from None

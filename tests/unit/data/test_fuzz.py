@@ -41,7 +41,13 @@ def mutate(seed: bytes, data: st.DataObject) -> bytes:
 
 
 @pytest.mark.parametrize("fmt", [*sorted(SEEDS), "detect-npz", "detect-images", "detect-parquet"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomized so CI sees the same cases every run; explored with max_examples=500 and random seeds.
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_corrupted_files_are_refused_cleanly(fmt: str, data: st.DataObject) -> None:
     detect = fmt.startswith("detect-")
