@@ -34,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             if value:
                 line[key] = value
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in line:
+            if key not in _STANDARD and key not in line and value is not None:
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

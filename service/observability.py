@@ -134,7 +134,13 @@ class ObservabilityMiddleware:
                 scope["method"],
                 scope["path"],
                 status,
-                extra={"route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                extra={
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
+                    "run_id": logs.run_id.get(),
+                },
             )
             logs.run_id.reset(run_token)
             logs.request_id.reset(rid_token)
