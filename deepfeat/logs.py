@@ -18,7 +18,7 @@ request_id: ContextVar[str | None] = ContextVar("deepfeat_request_id", default=N
 run_id: ContextVar[str | None] = ContextVar("deepfeat_run_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the line.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

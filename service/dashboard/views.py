@@ -96,11 +96,6 @@ def health_panels(keys: Iterable[str]) -> list[dict[str, Any]]:
     return panels
 
 
-def latest(series_by_key: dict[str, list[list[float]]], key: str) -> float | None:
-    points = series_by_key.get(key) or []
-    return points[-1][1] if points else None
-
-
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 

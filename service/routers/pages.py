@@ -185,6 +185,7 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
         queue_position=position,
         groups=views.chart_groups(list(metrics)),
         health=views.health_panels(metrics),
+        latest={k: v[-1][1] for k, v in metrics.items() if v},
         events=events,
         artifacts=artifacts,
         receipt_text=receipt_text,

@@ -7,6 +7,7 @@ import re
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
+from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import create_key, ensure_project
 from tests.api.test_runs import MLP_SPEC
@@ -103,3 +104,23 @@ def test_sign_out_ends_the_session(client: TestClient) -> None:
     out = client.post("/signout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_learning_health_lists_the_diagnostics_a_run_recorded(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    run_id = client.post("/v1/runs", json=MLP_SPEC, headers=admin_headers).json()["id"]
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        LeaseRepository(session).record_metrics(
+            run_id, 1, 1, 10, {"loss": 0.5, "grad_norm/fc1": 0.25, "dead_relu/fc1": 0.125}
+        )
+        session.commit()
+    engine.dispose()
+    sign_in(client)
+    page = client.get(f"/runs/{run_id}").text
+    assert "no diagnostics recorded" not in page
+    assert "Gradient norm per layer" in page
+    assert "Dead-unit fraction per layer" in page
+    assert "Saturated-unit fraction" not in page
+    assert ">fc1<" in page

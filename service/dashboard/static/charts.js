@@ -81,7 +81,8 @@
       }
       svg.appendChild(g);
       const label = s.label || s.name;
-      svg.appendChild(el("rect", { x: legendX, y: 8, width: 12, height: 4, fill: color }));
+      svg.appendChild(el("line", { x1: legendX, x2: legendX + 14, y1: 10, y2: 10, stroke: color, "stroke-width": 2.5,
+        "stroke-dasharray": s.dashed ? "4 2" : "" }));
       svg.appendChild(el("text", { x: legendX + 16, y: 14, class: "legend" }, label));
       legendX += 28 + label.length * 6.5;
     });

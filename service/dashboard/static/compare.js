@@ -5,6 +5,6 @@
   if (!node) return;
   const data = JSON.parse(node.textContent);
   DFChart.draw(document.getElementById("chart-compare"),
-    data.runs.map((r) => ({ name: r.id, label: r.name, points: r.metrics[data.key] || [] })),
+    data.runs.map((r) => ({ name: r.id, label: `${r.name} · ${r.id.slice(-6)}`, points: r.metrics[data.key] || [] })),
     { empty: `no ${data.key} recorded for these runs` });
 })();

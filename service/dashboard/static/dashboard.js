@@ -15,15 +15,16 @@
   }
   window.DF = { refreshRegions };
 
-  // The runs list: re-render every 2 s while the tab is visible and something may still change.
+  // The runs list: re-render every 2 s while something may still change, every 6 s otherwise (a new
+  // submission appears), and not at all while the tab is hidden.
   const runs = document.querySelector('[data-live-region="runs"]');
   if (runs) {
     const tick = async () => {
       const live = runs.querySelector('tr[data-status="queued"], tr[data-status="running"], tr[data-status="cancelling"]');
-      if (document.visibilityState === "visible" && (live || !runs.querySelector("tr"))) {
+      if (document.visibilityState === "visible") {
         try { await refreshRegions("[data-live-region]"); } catch (e) { /* offline: try again later */ }
       }
-      setTimeout(tick, 2000);
+      setTimeout(tick, live ? 2000 : 6000);
     };
     setTimeout(tick, 2000);
   }

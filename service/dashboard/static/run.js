@@ -61,7 +61,9 @@
     kind.className = "kind";
     kind.textContent = event.kind;
     li.append(time, " ", kind, " " + event.message);
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.appendChild(li);
+    if (atBottom) list.scrollTop = list.scrollHeight; // follow the log unless the reader scrolled up
   }
 
   let pending = null;
@@ -71,6 +73,8 @@
   }
 
   drawAll();
+  const log = document.getElementById("events");
+  log.scrollTop = log.scrollHeight;
   if (data.terminal || !window.EventSource) return;
   const url = `/runs/${encodeURIComponent(data.run_id)}/events` + (data.last_event_id ? `?after=${data.last_event_id}` : "");
   const source = new EventSource(url);

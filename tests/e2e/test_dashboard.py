@@ -1,0 +1,183 @@
+"""The dashboard in a real browser (Debian's chromium through Playwright) against a real API and worker."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
+
+from deepfeat.devstack import DevStack
+from deepfeat.services.auth import create_key, ensure_project
+from tests.conftest import ADMIN_KEY
+from tests.e2e.test_slice import SPEC, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENS = Path("/tmp/deepfeat-screens")  # a copy for people to look at; the tmp dir one is the test's
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """One API + worker for the module (embedded DB and broker): browser tests share it to save time."""
+    with DevStack(tmp_path_factory.mktemp("dashboard") / "var", ADMIN_KEY) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def api(live: DevStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; .ci/run does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live: DevStack) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    tab.goto("/")
+    expect(tab).to_have_url(re.compile(r"/signin\?next=/$"))
+    tab.fill("#key", ADMIN_KEY)
+    tab.click("button[type=submit]")
+    expect(tab.locator("h1")).to_have_text("Runs")
+    yield tab
+    context.close()
+
+
+def screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)
+
+
+def submit(api: httpx.Client, **training: Any) -> str:
+    spec = {**SPEC, "training": {**SPEC["training"], **training}}
+    response = api.post("/v1/runs", json=spec)
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+def test_the_run_page_follows_a_run_from_queued_to_succeeded(
+    page: Page, api: httpx.Client, tmp_path: Path
+) -> None:
+    run_id = submit(api, epochs=EPOCHS)
+    page.goto(f"/runs/{run_id}")
+    status = page.locator(".summary .badge")
+    assert status.inner_text() in ("queued", "running")  # the worker picks it up within a second or so
+    page.evaluate("window.notReloaded = true")
+
+    expect(status).to_have_text("succeeded", timeout=120_000)
+    expect(page.locator("#chart-loss circle[data-key='loss']")).to_have_count(EPOCHS)
+    expect(page.locator("#chart-loss circle[data-key='val_loss']")).to_have_count(EPOCHS)
+    expect(page.locator("#chart-metrics circle[data-key='val_accuracy']")).to_have_count(EPOCHS)
+    assert page.evaluate("window.notReloaded") is True  # it updated by itself, without a reload
+    log = page.locator("#events li")
+    expect(log.first).to_contain_text("queued")
+    expect(log.nth(1)).to_contain_text("running")
+    expect(page.locator("#events li.event-epoch")).to_have_count(EPOCHS)
+    expect(log.last).to_contain_text("succeeded")
+    expect(page.locator("[data-swap=artifacts] a", has_text="model.safetensors")).to_be_visible()
+    expect(page.locator("#cancel")).to_have_count(0)
+    expect(page.locator("#health")).to_contain_text("no diagnostics recorded")
+    assert "epoch 6/6" in page.locator(".summary").inner_text()
+    download = page.request.get(f"/runs/{run_id}/artifacts/receipt.json")
+    assert download.json()["run_id"] == run_id
+    screenshot(page, tmp_path, "run-page")
+
+
+def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_path: Path) -> None:
+    run_id = submit(api, epochs=400)
+    page.goto(f"/runs/{run_id}")
+    status = page.locator(".summary .badge")
+    expect(status).to_have_text("running", timeout=60_000)
+    expect(page.locator("#chart-loss circle[data-key='loss']").first).to_be_attached(timeout=60_000)
+    page.click("#cancel")
+    expect(status).to_have_text("cancelled", timeout=60_000)
+    expect(page.locator("#events li").last).to_contain_text("cancelled")
+    assert api.get(f"/v1/runs/{run_id}").json()["status"] == "cancelled"
+
+    # The list, live: one run training, one waiting behind it (one worker), both updating by themselves.
+    page.goto("/")
+    training, queued = submit(api, epochs=300), submit(api, epochs=2)
+    expect(page.locator(f"tr[data-run-id='{run_id}'] .badge")).to_have_text("cancelled")
+    expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("running", timeout=60_000)
+    expect(page.locator(f"tr[data-run-id='{queued}']")).to_contain_text("#1 in queue")
+    expect(page.locator(f"tr[data-run-id='{training}'] .progress-text")).to_contain_text(
+        "ETA", timeout=30_000
+    )
+    screenshot(page, tmp_path, "runs-list")
+    assert api.post(f"/v1/runs/{training}/cancel").status_code == 200
+    expect(page.locator(f"tr[data-run-id='{queued}'] .badge")).to_have_text("succeeded", timeout=120_000)
+    expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("cancelled")
+    page.goto("/?status=cancelled")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    page.goto(f"/compare?run={run_id}&run={training}&key=val_loss")
+    expect(page.locator("#chart-compare g.series")).to_have_count(2)
+    screenshot(page, tmp_path, "compare")
+
+
+def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -> None:
+    from deepfeat.db.session import make_engine, make_session_factory
+
+    engine = make_engine(f"sqlite:///{live.data_dir / 'deepfeat.db'}")
+    with make_session_factory(engine)() as session:
+        other_key = create_key(session, ensure_project(session, "someone-else"), "write")
+        session.commit()
+    engine.dispose()
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {other_key}"}) as other:
+        theirs = other.post("/v1/runs", json={**SPEC, "training": {"epochs": 1}}).json()["id"]
+    response = page.goto(f"/runs/{theirs}")
+    assert response is not None
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    page.goto("/")
+    expect(page.locator(f"tr[data-run-id='{theirs}']")).to_have_count(0)
+    assert page.request.get(f"/runs/{theirs}/artifacts/receipt.json").status == 404
+
+
+def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:
+    wait_for(api, submit(api, epochs=1))
+    deadline = time.monotonic() + 30
+    while True:
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{live.url}/metrics").text)}
+        runs = {s.labels["status"]: s.value for s in families["deepfeat_runs"].samples}
+        if runs["queued"] == runs["running"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert runs["succeeded"] >= 1
+    latency = families["deepfeat_http_request_duration_seconds"].samples
+    counted = {(s.labels["method"], s.labels["route"]) for s in latency if s.name.endswith("_count")}
+    assert ("POST", "/v1/runs") in counted
+    assert ("GET", "/v1/runs/{run_id}") in counted
+    assert {s.labels["queue"] for s in families["deepfeat_queue_depth"].samples} >= {"cpu"}
+    api_log = live.log("api")
+    assert '"route": "/v1/runs"' in api_log  # the gateway logs JSON lines with the route template
