@@ -59,7 +59,9 @@ class Viewer:
 class Sessions:
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
-        self.serializer = URLSafeTimedSerializer(secret, salt="deepfeat.dashboard.session")
+        self.serializer = URLSafeTimedSerializer(
+            secret, salt="deepfeat.dashboard.session", signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
     def _token(self, purpose: str, nonce: str) -> str:
         return hmac.new(self.secret, f"{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()

@@ -135,7 +135,12 @@ def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_pat
         "ETA", timeout=30_000
     )
     screenshot(page, tmp_path, "runs-list")
+    page.goto("/workers")  # the worker is seen through its lease on the training run
+    expect(page.locator(f"a[href='/runs/{training}']")).to_be_visible()
+    expect(page.locator("[data-queue=cpu]")).to_have_text("1")
+    screenshot(page, tmp_path, "workers")
     assert api.post(f"/v1/runs/{training}/cancel").status_code == 200
+    page.goto("/")
     expect(page.locator(f"tr[data-run-id='{queued}'] .badge")).to_have_text("succeeded", timeout=120_000)
     expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("cancelled")
     page.goto("/?status=cancelled")
