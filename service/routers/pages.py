@@ -77,11 +77,25 @@ def checked(who: Who, csrf: Annotated[str, Form()] = "") -> Viewer:
 Poster = Annotated[Viewer, Depends(checked)]
 
 
+# Pages load only our own files; nothing may frame them (the cancel button) or post them elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 def render(
     request: Request, name: str, who: Viewer | None, status_code: int = 200, **context: Any
 ) -> Response:
     return templates.TemplateResponse(
-        request, name, {"who": who, "nav": name.removesuffix(".html"), **context}, status_code=status_code
+        request,
+        name,
+        {"who": who, "nav": name.removesuffix(".html"), **context},
+        status_code=status_code,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
     )
 
 
@@ -90,7 +104,8 @@ def _secure(request: Request) -> bool:
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path on this site: `//host` and `/\\host` would leave it (an open redirect)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 @router.get("/signin", response_class=HTMLResponse)

@@ -35,6 +35,19 @@ def sign_in(client: TestClient, key: str = ADMIN_KEY) -> str:
     return csrf_of(client.get("/").text)
 
 
+def test_sign_in_returns_only_to_this_site(client: TestClient) -> None:
+    for target in ("//evil.example/x", "/\\evil.example", "https://evil.example"):
+        form = client.get("/signin", params={"next": target})
+        assert 'name="next" value="/"' in form.text
+        assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
+        response = client.post(
+            "/signin",
+            data={"key": ADMIN_KEY, "csrf": csrf_of(form.text), "next": target},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/"
+
+
 def test_pages_need_a_session(client: TestClient) -> None:
     for path in ("/", "/runs/run_x", "/compare", "/datasets", "/encoders", "/workers"):
         response = client.get(path, follow_redirects=False)
