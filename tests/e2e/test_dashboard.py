@@ -86,16 +86,27 @@ def submit(api: httpx.Client, **training: Any) -> str:
     return run_id
 
 
+def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while api.get(f"/v1/runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline, f"{run_id} did not start"
+        time.sleep(0.2)
+
+
 def test_the_run_page_follows_a_run_from_queued_to_succeeded(
     page: Page, api: httpx.Client, tmp_path: Path
 ) -> None:
+    blocker = submit(api, epochs=500)  # keeps the one worker busy, so ours surely starts out queued
+    wait_until_running(api, blocker)
     run_id = submit(api, epochs=EPOCHS)
     page.goto(f"/runs/{run_id}")
     status = page.locator(".summary .badge")
-    assert status.inner_text() in ("queued", "running")  # the worker picks it up within a second or so
+    expect(status).to_have_text("queued")
+    expect(page.locator(".summary")).to_contain_text("#1 in queue")
     page.evaluate("window.notReloaded = true")
+    assert api.post(f"/v1/runs/{blocker}/cancel").status_code == 200
 
-    expect(status).to_have_text("succeeded", timeout=120_000)
+    expect(status).to_have_text("succeeded", timeout=120_000)  # (running lasts about a second)
     expect(page.locator("#chart-loss circle[data-key='loss']")).to_have_count(EPOCHS)
     expect(page.locator("#chart-loss circle[data-key='val_loss']")).to_have_count(EPOCHS)
     expect(page.locator("#chart-metrics circle[data-key='val_accuracy']")).to_have_count(EPOCHS)
@@ -144,7 +155,7 @@ def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_pat
     expect(page.locator(f"tr[data-run-id='{queued}'] .badge")).to_have_text("succeeded", timeout=120_000)
     expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("cancelled")
     page.goto("/?status=cancelled")
-    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("tbody tr")).to_have_count(3)  # the blocker of the first test, and two here
     page.goto(f"/compare?run={run_id}&run={training}&key=val_loss")
     expect(page.locator("#chart-compare g.series")).to_have_count(2)
     screenshot(page, tmp_path, "compare")
