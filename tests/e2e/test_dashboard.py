@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -86,6 +87,18 @@ def submit(api: httpx.Client, **training: Any) -> str:
     return run_id
 
 
+def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeout_ms: float) -> None:
+    """The run page's badge reaches `status`; if not, say what the API and the page's log said."""
+    try:
+        expect(page.locator(".summary .badge")).to_have_text(status, timeout=timeout_ms)
+    except AssertionError as exc:
+        run = api.get(f"/v1/runs/{run_id}").json()
+        log = page.locator("#events").inner_text()
+        raise AssertionError(
+            f"{exc}\nAPI says {run['status']} ({run['progress']}); page log:\n{log}"
+        ) from None
+
+
 def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while api.get(f"/v1/runs/{run_id}").json()["status"] != "running":
@@ -106,7 +119,7 @@ def test_the_run_page_follows_a_run_from_queued_to_succeeded(
     page.evaluate("window.notReloaded = true")
     assert api.post(f"/v1/runs/{blocker}/cancel").status_code == 200
 
-    expect(status).to_have_text("succeeded", timeout=120_000)  # (running lasts about a second)
+    expect_badge(page, api, run_id, "succeeded", 120_000)  # (running lasts about a second)
     expect(page.locator("#chart-loss circle[data-key='loss']")).to_have_count(EPOCHS)
     expect(page.locator("#chart-loss circle[data-key='val_loss']")).to_have_count(EPOCHS)
     expect(page.locator("#chart-metrics circle[data-key='val_accuracy']")).to_have_count(EPOCHS)
@@ -128,11 +141,10 @@ def test_the_run_page_follows_a_run_from_queued_to_succeeded(
 def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_path: Path) -> None:
     run_id = submit(api, epochs=400)
     page.goto(f"/runs/{run_id}")
-    status = page.locator(".summary .badge")
-    expect(status).to_have_text("running", timeout=60_000)
+    expect_badge(page, api, run_id, "running", 60_000)
     expect(page.locator("#chart-loss circle[data-key='loss']").first).to_be_attached(timeout=60_000)
     page.click("#cancel")
-    expect(status).to_have_text("cancelled", timeout=60_000)
+    expect_badge(page, api, run_id, "cancelled", 60_000)
     expect(page.locator("#events li").last).to_contain_text("cancelled")
     assert api.get(f"/v1/runs/{run_id}").json()["status"] == "cancelled"
 
@@ -181,7 +193,8 @@ def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -
 
 
 def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:
-    wait_for(api, submit(api, epochs=1))
+    run_id = submit(api, epochs=1)
+    wait_for(api, run_id)
     deadline = time.monotonic() + 30
     while True:
         families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{live.url}/metrics").text)}
@@ -197,3 +210,8 @@ def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Clie
     assert {s.labels["queue"] for s in families["deepfeat_queue_depth"].samples} >= {"cpu"}
     api_log = live.log("api")
     assert '"route": "/v1/runs"' in api_log  # the gateway logs JSON lines with the route template
+    # One run, followed through both processes by its id.
+    gateway = [json.loads(line) for line in api_log.splitlines() if run_id in line and line.startswith("{")]
+    assert any(line.get("run_id") == run_id and line.get("request_id") for line in gateway)
+    worker = [json.loads(line) for line in live.log("worker").splitlines() if line.startswith("{")]
+    assert any(line.get("run_id") == run_id and line["logger"] == "workers.runner" for line in worker)

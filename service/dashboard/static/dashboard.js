@@ -2,16 +2,24 @@
 // Lists work without JavaScript; with it they update by themselves.
 "use strict";
 (function () {
-  async function refreshRegions(selector) {
+  async function renderOnce(selector) {
     const response = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
-    if (!response.ok) return false;
+    if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const attr = selector.slice(1, -1);
     for (const region of document.querySelectorAll(selector)) {
-      const name = region.getAttribute(selector.slice(1, -1));
-      const next = fresh.querySelector(`[${selector.slice(1, -1)}="${name}"]`);
+      const next = fresh.querySelector(`[${attr}="${region.getAttribute(attr)}"]`);
       if (next) region.innerHTML = next.innerHTML;
     }
-    return true;
+  }
+
+  // One render at a time, in order: a request made while one is in flight runs once right after it,
+  // so an older response never paints over a newer one and a busy stream cannot starve the page.
+  let inFlight = null, again = false;
+  async function refreshRegions(selector) {
+    if (inFlight) { again = true; return inFlight; }
+    inFlight = (async () => { do { again = false; await renderOnce(selector); } while (again); })();
+    try { await inFlight; } finally { inFlight = null; }
   }
   window.DF = { refreshRegions };
 
