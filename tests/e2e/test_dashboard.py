@@ -195,6 +195,11 @@ def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -
 def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:
     run_id = submit(api, epochs=1)
     wait_for(api, run_id)
+    with api.stream("GET", f"/v1/runs/{run_id}/events", headers={"Accept": "text/event-stream"}) as stream:
+        names = [line.removeprefix("event: ") for line in stream.iter_lines() if line.startswith("event:")]
+    assert names[0] == "status"
+    assert names.count("epoch") == 1
+    assert names[-1] == "end"
     deadline = time.monotonic() + 30
     while True:
         families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{live.url}/metrics").text)}
