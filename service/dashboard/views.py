@@ -16,6 +16,8 @@ SYSTEM_KEYS = ("lr", "epoch_time", "samples_per_s")
 # Diagnostics the training loop may record per layer (`grad_norm/<layer>`); shown when present.
 HEALTH_PREFIXES = {
     "grad_norm/": "Gradient norm per layer",
+    "update_ratio/": "Update / weight ratio per layer",
+    "weight_norm/": "Weight norm per layer",
     "dead_relu/": "Dead-unit fraction per layer",
     "saturated/": "Saturated-unit fraction per layer",
 }

@@ -131,7 +131,11 @@ def test_the_run_page_follows_a_run_from_queued_to_succeeded(
     expect(log.last).to_contain_text("succeeded")
     expect(page.locator("[data-swap=artifacts] a", has_text="model.safetensors")).to_be_visible()
     expect(page.locator("#cancel")).to_have_count(0)
-    expect(page.locator("#health")).to_contain_text("no diagnostics recorded")
+    for prefix in ("grad_norm/", "dead_relu/"):  # diagnostics are on by default: one dot per layer and epoch
+        panel = page.locator(f"#health svg[data-health='{prefix}']")
+        layers = panel.locator("g.series").count()
+        assert layers >= 2, prefix
+        expect(panel.locator("circle")).to_have_count(layers * EPOCHS)
     assert "epoch 6/6" in page.locator(".summary").inner_text()
     download = page.request.get(f"/runs/{run_id}/artifacts/receipt.json")
     assert download.json()["run_id"] == run_id

@@ -42,12 +42,22 @@
         opts.empty || "waiting for the first epoch…"));
       return;
     }
+    // Legend first: it wraps onto as many rows as it needs, and the plot starts below it.
+    const legend = [];
+    let lx = M.left, rows = 1;
+    series.forEach((s) => {
+      const label = s.label || s.name, width = 28 + label.length * 6.5;
+      if (lx + width > W - M.right && lx > M.left) { lx = M.left; rows += 1; }
+      legend.push({ x: lx, y: 10 + (rows - 1) * 15, label });
+      lx += width;
+    });
+    const top = M.top + (rows - 1) * 15;
     const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
     const xMax = Math.max(1, ...xs), xMin = Math.min(...xs, xMax === 1 ? 0 : 1);
     const yTicks = niceTicks(Math.min(...ys), Math.max(...ys), 5);
     const yLo = yTicks[0], yHi = yTicks[yTicks.length - 1];
     const sx = (x) => M.left + ((x - xMin) / (xMax - xMin || 1)) * (W - M.left - M.right);
-    const sy = (y) => H - M.bottom - ((y - yLo) / (yHi - yLo || 1)) * (H - M.top - M.bottom);
+    const sy = (y) => H - M.bottom - ((y - yLo) / (yHi - yLo || 1)) * (H - top - M.bottom);
 
     const grid = el("g", { class: "grid" });
     for (const t of yTicks) {
@@ -63,7 +73,6 @@
       opts.xLabel || "epoch"));
     svg.appendChild(grid);
 
-    let legendX = M.left;
     series.forEach((s, i) => {
       const color = s.color || PALETTE[i % PALETTE.length];
       const pts = s.points.filter((p) => isFinite(p[1]));
@@ -80,11 +89,10 @@
         g.appendChild(dot);
       }
       svg.appendChild(g);
-      const label = s.label || s.name;
-      svg.appendChild(el("line", { x1: legendX, x2: legendX + 14, y1: 10, y2: 10, stroke: color, "stroke-width": 2.5,
+      const at = legend[i];
+      svg.appendChild(el("line", { x1: at.x, x2: at.x + 14, y1: at.y, y2: at.y, stroke: color, "stroke-width": 2.5,
         "stroke-dasharray": s.dashed ? "4 2" : "" }));
-      svg.appendChild(el("text", { x: legendX + 16, y: 14, class: "legend" }, label));
-      legendX += 28 + label.length * 6.5;
+      svg.appendChild(el("text", { x: at.x + 16, y: at.y + 4, class: "legend" }, at.label));
     });
   }
 

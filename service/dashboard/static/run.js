@@ -4,7 +4,8 @@
   const data = JSON.parse(document.getElementById("run-data").textContent);
   const metrics = data.metrics; // {key: [[epoch, value], ...]}
   const LOSS = ["loss", "val_loss"], SYSTEM = ["lr", "epoch_time", "samples_per_s"];
-  const HEALTH = { "grad_norm/": "Gradient norm per layer", "dead_relu/": "Dead-unit fraction per layer",
+  const HEALTH = { "grad_norm/": "Gradient norm per layer", "update_ratio/": "Update / weight ratio per layer",
+    "weight_norm/": "Weight norm per layer", "dead_relu/": "Dead-unit fraction per layer",
     "saturated/": "Saturated-unit fraction per layer" };
 
   function seriesFor(keys) {
