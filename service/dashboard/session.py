@@ -1,9 +1,9 @@
 """Dashboard sign-in: an API key is exchanged for a signed session cookie; forms carry a CSRF token.
 
-The cookie holds only `{key id, project id, session nonce}` signed with a server secret (never the key itself), is
-HttpOnly and SameSite=Strict, and expires after `MAX_AGE_S`. Each request re-reads the key, so revoking
-it signs the browser out. The CSRF token is an HMAC of the session nonce: a form posted from elsewhere
-cannot know it. Sign-in itself is protected the same way with a nonce kept in a short-lived cookie.
+The cookie holds only `{key id, project id, session nonce}` signed with a server secret (never the key
+itself), is HttpOnly and SameSite=Strict, and expires after `MAX_AGE_S`. Each request re-reads the key,
+so revoking it signs the browser out. The CSRF token is an HMAC of the session nonce: a form posted from
+elsewhere cannot know it. Sign-in itself is protected the same way with a nonce in a short-lived cookie.
 """
 
 from __future__ import annotations

@@ -203,6 +203,7 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
         latest={k: v[-1][1] for k, v in metrics.items() if v},
         events=events,
         artifacts=artifacts,
+        images=[a for a in artifacts if a.media_type.startswith("image/")][-12:],
         receipt_text=receipt_text,
         spec_text=views.pretty_json(run.spec),
         best_text=views.pretty_json(run.best_metrics) if run.best_metrics else None,
@@ -240,7 +241,7 @@ def cancel(run_id: str, who: Poster, session: DbSession, state: State) -> Respon
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
-@router.get("/runs/{run_id}/artifacts/{name}")
+@router.get("/runs/{run_id}/artifacts/{name:path}")
 def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
     service.get(run_id)

@@ -7,9 +7,11 @@ import re
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
+from deepfeat.db.models import Artifact, Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import create_key, ensure_project
+from deepfeat.storage import ArtifactStore
 from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
 
@@ -137,3 +139,32 @@ def test_learning_health_lists_the_diagnostics_a_run_recorded(
     assert "Dead-unit fraction per layer" in page
     assert "Saturated-unit fraction" not in page
     assert ">fc1<" in page
+
+
+def test_image_artifacts_show_on_the_run_page(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    run_id = client.post("/v1/runs", json=MLP_SPEC, headers=admin_headers).json()
+    blob = ArtifactStore(settings.artifacts_dir).put_bytes(b"\x89PNG fake")
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        LeaseRepository(session).add_artifact(
+            Artifact(
+                id="art_1",
+                project_id=session.get_one(Run, run_id["id"]).project_id,
+                run_id=run_id["id"],
+                name="samples/epoch-0001.png",
+                media_type="image/png",
+                path=blob.key,
+                sha256=blob.sha256,
+                size_bytes=blob.size_bytes,
+            )
+        )
+        session.commit()
+    engine.dispose()
+    sign_in(client)
+    page = client.get(f"/runs/{run_id['id']}").text
+    assert f'<img src="/runs/{run_id["id"]}/artifacts/samples/epoch-0001.png"' in page
+    image = client.get(f"/runs/{run_id['id']}/artifacts/samples/epoch-0001.png")
+    assert image.status_code == 200
+    assert image.content == b"\x89PNG fake"
