@@ -36,7 +36,9 @@ def db_session(state: State) -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+# scope="function": commit before the response is sent. The default ("request") ends the dependency after
+# the response, so a client could see a 202 for a run that is not committed (or enqueued) yet.
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def principal(
