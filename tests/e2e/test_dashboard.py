@@ -92,11 +92,9 @@ def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeou
     try:
         expect(page.locator(".summary .badge")).to_have_text(status, timeout=timeout_ms)
     except AssertionError as exc:
-        run = api.get(f"/v1/runs/{run_id}").json()
+        shown = api.get(f"/v1/runs/{run_id}")
         log = page.locator("#events").inner_text()
-        raise AssertionError(
-            f"{exc}\nAPI says {run['status']} ({run['progress']}); page log:\n{log}"
-        ) from None
+        raise AssertionError(f"{exc}\nAPI says {shown.status_code} {shown.text}\npage log:\n{log}") from None
 
 
 def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:
