@@ -15,7 +15,9 @@ from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
+from service.observability import install_observability
 from service.routers import datasets, health, inference, keys, runs, schema
+from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
 
@@ -51,4 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, datasets.router, runs.router, inference.router, schema.router, keys.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)
+    install_observability(app)
+    install_dashboard(app)
     return app
