@@ -138,3 +138,13 @@ def test_a_gan_on_images_leaves_a_sample_grid_per_epoch() -> None:
     assert sorted(recorder.artifacts) == ["samples/epoch-0001.png", "samples/epoch-0002.png"]
     image = Image.open(BytesIO(recorder.artifacts["samples/epoch-0002.png"]))
     assert image.size == (4 * (8 * 9 + 1), 4 * (8 * 9 + 1))  # 8×8 grid of 8×8 samples, 1-px gaps, ×4
+
+
+def test_the_example_cnn_reaches_97_percent_on_held_out_test_digits() -> None:
+    import json
+    from pathlib import Path
+
+    document = json.loads((Path(__file__).parents[3] / "examples" / "cnn-digits.json").read_text())
+    outcome = train(RunSpec.model_validate(document), load_builtin("digits"), Recorder(), Settings())
+    assert abs(outcome.receipt["n_test"] - 1797 * 0.15) < 10  # stratified per class, so about 15 %
+    assert outcome.result.best["test_accuracy"] >= 0.97
