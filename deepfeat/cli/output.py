@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from deepfeat.client import ClientError, DeepfeatAPIError, ServerUnreachable, Sp
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+PIPE_WIDTH = 240  # tables piped to a file or grep are not squeezed into 80 columns
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
 
 
@@ -66,7 +68,8 @@ def describe(exc: ClientError, url: str) -> tuple[str, int]:
     if status == 404:
         if exc.error == "not_found" and detail == "Not Found":
             return f"{url} does not offer this yet (404: no such route); upgrade the server", Exit.NOT_FOUND
-        return f"not found (404: {detail}); list what exists with `deepfeat runs list`", Exit.NOT_FOUND
+        group = _GROUPS.get(detail.split(" ", 1)[0], "runs")
+        return f"not found (404: {detail}); list what exists with `deepfeat {group} list`", Exit.NOT_FOUND
     if status == 405:
         return f"{url} does not offer this yet (405: {detail}); upgrade the server", Exit.NOT_FOUND
     if status == 409:
@@ -79,6 +82,9 @@ def describe(exc: ClientError, url: str) -> tuple[str, int]:
     if status == 429:
         return f"rate limited (429: {detail}); try again shortly", Exit.FAILED
     return f"the server failed ({status} {exc.error}: {detail})", Exit.FAILED
+
+
+_GROUPS = {"run": "runs", "dataset": "datasets", "encoder": "encoders", "key": "keys"}
 
 
 def _what(exc: DeepfeatAPIError) -> str:
@@ -124,10 +130,18 @@ def print_json(value: Any) -> None:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    grid = Table(*columns, title=title, show_edge=False, header_style="bold")
-    for row in rows:
-        grid.add_row(*(escape(cell_text(c)) for c in row))
-    out.print(grid)
+    """A table on stdout. Cells fold rather than end in "…": an id cut short is useless; the first
+    column (the id) never wraps."""
+    cells = [[cell_text(c) for c in row] for row in rows]
+    grid = Table(title=title, show_edge=False, header_style="bold")
+    for i, name in enumerate(columns):
+        if i == 0:
+            grid.add_column(name, no_wrap=True, min_width=max([len(name)] + [len(r[0]) for r in cells]))
+        else:
+            grid.add_column(name, overflow="fold")
+    for row in cells:
+        grid.add_row(*(escape(c) for c in row))
+    _wide().print(grid)
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
@@ -137,7 +151,14 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
     grid.add_column()
     for name, value in pairs:
         grid.add_row(name, escape(cell_text(value)))
-    out.print(grid)
+    _wide().print(grid)
+
+
+def _wide() -> Console:
+    """stdout as a console; off a terminal (a pipe, a file) as wide as a table needs, not 80 columns."""
+    if out.is_terminal or os.environ.get("COLUMNS"):
+        return out
+    return Console(file=sys.stdout, width=PIPE_WIDTH, highlight=False, soft_wrap=True)
 
 
 def cell_text(value: Any) -> str:
