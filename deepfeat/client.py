@@ -213,10 +213,18 @@ class Client:
         name: str | None = None,
         format: str | None = None,
         target: str | None = None,
+        **options: str | int | float | bool,
     ) -> DatasetOut:
-        """Upload a file (CSV, Parquet, NPZ, JSONL, ZIP of images) as multipart `file`; streamed."""
+        """Upload a file (CSV/TSV, Parquet, NPZ, JSONL, ZIP of image folders), streamed as multipart `file`.
+
+        `name`, `format`, `target` and any further upload `options` (e.g. `missing="impute"`,
+        `image_size="64x48"`) travel as form fields; the server detects what is left out.
+        """
         path = Path(path)
-        form = {k: v for k, v in {"name": name or path.stem, "format": format, "target": target}.items() if v}
+        fields = {"name": name, "format": format, "target": target, **options}
+        form = {
+            k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items() if v is not None
+        }
         try:
             handle = path.open("rb")
         except OSError as exc:

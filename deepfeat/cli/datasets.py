@@ -22,9 +22,17 @@ def upload(
     ],
     name: Annotated[str | None, typer.Option(help="Display name; default: the file's name.")] = None,
     format: Annotated[
-        str | None, typer.Option(help="csv, tsv, parquet, npz, jsonl, zip; default: detected.")
+        str | None, typer.Option(help="csv, tsv, parquet, npz, jsonl, images; default: detected.")
     ] = None,
-    target: Annotated[str | None, typer.Option(help="The column to predict (tabular files).")] = None,
+    target: Annotated[str | None, typer.Option(help="The column (JSONL: key) to predict.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-O",
+            help="Another upload field as KEY=VALUE, e.g. missing=impute or image_size=64x48 (repeatable).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Upload a data file, or register a built-in data set; prints the new dataset's id."""
@@ -35,7 +43,10 @@ def upload(
         path = Path(source)
         if not path.is_file():
             raise fail(f"no such file: {source} (for a built-in set write builtin:<name>)", Exit.USAGE)
-        dataset = api.upload_dataset(path, name=name, format=format, target=target)
+        extra = dict(o.partition("=")[::2] for o in option or [])
+        if any(not k or not v for k, v in extra.items()):
+            raise fail("--option takes KEY=VALUE, e.g. --option missing=impute", Exit.USAGE)
+        dataset = api.upload_dataset(path, name=name, format=format, target=target, **extra)
     if as_json:
         print_json(dataset)
     else:
