@@ -78,7 +78,7 @@ def describe(exc: ClientError, url: str) -> tuple[str, int]:
         if exc.loc:
             message = detail.removeprefix(f"{exc.loc}: ")
             return f"invalid {_what(exc)} at {exc.loc}: {message} ({status} {exc.error})", Exit.INVALID
-        return f"refused ({status} {exc.error}): {detail}", Exit.INVALID
+        return f"{exc.error.replace('_', ' ')}: {detail} ({status})", Exit.INVALID
     if status == 429:
         return f"rate limited (429: {detail}); try again shortly", Exit.FAILED
     return f"the server failed ({status} {exc.error}: {detail})", Exit.FAILED
