@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from deepfeat.cli.context import client
 from deepfeat.cli.follow import follow as follow_run
 from deepfeat.cli.follow import report_end
-from deepfeat.cli.output import JsonFlag, err, fields, out, print_json, table
+from deepfeat.cli.output import Exit, JsonFlag, cell_text, err, fields, out, print_json, table, to_jsonable
 from deepfeat.cli.plot import plot
 from deepfeat.client import load_spec
-from deepfeat.specs.runs import MetricOut, RunOut
+from deepfeat.specs.runs import TERMINAL_STATUSES, MetricOut, RunOut
 
 app = typer.Typer(help="Submit, watch and inspect training runs.", no_args_is_help=True)
 
@@ -133,13 +136,43 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None
 
 
 @app.command()
-def events(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+def events(
+    ctx: typer.Context,
+    run_id: RunId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until the run ends.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """The run's event log: queued, attempts, epochs, the end."""
-    log = client(ctx).events(run_id)
-    if as_json:
+    api = client(ctx)
+    log = api.events(run_id)
+    if as_json and not follow:
         print_json(log)
         return
-    table(["time", "level", "kind", "message"], [(e.created_at, e.level, e.kind, e.message) for e in log])
+    if not follow:
+        table(["time", "level", "kind", "message"], [(e.created_at, e.level, e.kind, e.message) for e in log])
+        return
+    last: int | None = None
+    delay, ended = 0.5, False
+    try:
+        while True:
+            for e in log:
+                if as_json:
+                    print(json.dumps(to_jsonable(e)), flush=True)  # one JSON object per line
+                else:
+                    out.print(f"{cell_text(e.created_at)}  {e.level:<7} {escape(e.message)}")
+            last = log[-1].id if log else last
+            if ended:
+                return
+            delay = 0.5 if log else min(delay * 1.5, 3.0)
+            if not log:  # quiet: has it ended? then print what came in meanwhile, and stop
+                ended = api.run(run_id).status in TERMINAL_STATUSES
+            if not ended:
+                time.sleep(delay)
+            log = api.events(run_id, after=last)
+    except KeyboardInterrupt:
+        raise typer.Exit(Exit.DETACHED) from None
 
 
 @app.command()

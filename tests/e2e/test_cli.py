@@ -118,6 +118,11 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
     events = invoke("runs", "events", run_id).stdout
     assert "queued" in events
     assert "epoch 5/5" in events
+    followed_log = invoke("runs", "events", run_id, "--follow", "--json")
+    assert followed_log.exit_code == 0
+    lines = [json.loads(line) for line in followed_log.stdout.splitlines()]
+    assert lines[0]["message"] == "queued"
+    assert lines[-1]["message"].startswith("succeeded after 5 epochs")
 
     artifacts = {a["name"]: a for a in json.loads(invoke("runs", "artifacts", run_id, "--json").stdout)}
     assert {"model.safetensors", "spec.json", "receipt.json"} <= set(artifacts)
