@@ -1,155 +1,27 @@
-"""The Python client: every deepfeat route as a method, answers typed with the server's own models.
-
-    from deepfeat.client import Client
-    with Client("http://127.0.0.1:8000", key="df_...") as df:
-        dataset = df.create_builtin("digits")
-        run = df.submit("examples/digits-mlp.yaml")
-        run = df.wait(run.id, on_progress=lambda r: print(r.progress))
-
-Failures raise `DeepfeatAPIError` (the server's `{error, detail, loc}`) or `ServerUnreachable`; both
-derive from `ClientError`, so a notebook or the CLI can catch one type.
-"""
+"""`Client`: every deepfeat route as a method, answers typed with the server's own pydantic models."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from deepfeat.client.errors import ClientError, ServerUnreachable, WaitTimeout, raise_for_error, reason
+from deepfeat.client.local import DEFAULT_URL, SpecLike, default_key, load_spec
+from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, ExtractionOut, KeyOut
 from deepfeat.specs.datasets import DatasetOut
-from deepfeat.specs.runs import (
-    TERMINAL_STATUSES,
-    EventOut,
-    MetricOut,
-    RunOut,
-    RunSpec,
-    ValidationReport,
-)
+from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-SpecLike = Mapping[str, Any] | RunSpec | str | Path
 M = TypeVar("M", bound=BaseModel)
-
-
-class ClientError(Exception):
-    """Anything the client could not do; the message is one line meant for a person."""
-
-
-class ServerUnreachable(ClientError):
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot reach {url}: {reason}")
-        self.url, self.reason = url, reason
-
-
-class DeepfeatAPIError(ClientError):
-    """The server answered with an error: its HTTP status and the `{error, detail, loc}` body."""
-
-    def __init__(
-        self, status: int, error: str, detail: str, loc: str | None = None, body: Any = None
-    ) -> None:
-        super().__init__(f"{status} {error}: {detail}")
-        self.status, self.error, self.detail, self.loc, self.body = status, error, detail, loc, body
-
-
-class SpecFileError(ClientError):
-    """A spec file that cannot be read or parsed (before anything reaches the server)."""
-
-
-class WaitTimeout(ClientError, TimeoutError):
-    def __init__(self, run: RunOut, timeout: float) -> None:
-        super().__init__(f"run {run.id} is still {run.status} after {timeout:g}s")
-        self.run = run
-
-
-# Answers of routes that have no model in deepfeat.specs yet (artifacts) or that other issues are
-# building (encoders, extractions, keys). Unknown fields are kept, so a richer server does not break us.
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ArtifactOut(_Open):
-    name: str
-    media_type: str
-    sha256: str
-    size_bytes: int
-
-
-class EncoderOut(_Open):
-    name: str
-    version: str | None = None
-    modality: str | None = None
-    dim: int | None = None
-    source: str | None = None
-
-
-class ExtractionOut(_Open):
-    id: str
-    status: str
-    progress: dict[str, Any] = {}
-    error: str | None = None
-
-
-class KeyOut(_Open):
-    id: str
-    name: str = ""
-    scope: str
-    prefix: str | None = None
-    key: str | None = None  # the secret: only in the answer to create, never again
-    revoked_at: str | None = None
-
-
-class Embeddings(_Open):
-    embeddings: list[list[float]]
-    dim: int
-    model: str | None = None
-    version: str | None = None
-
-
-def load_spec(source: SpecLike) -> dict[str, Any]:
-    """A run spec as the JSON document to send: from a dict, a RunSpec, or a .json/.yaml file."""
-    if isinstance(source, RunSpec):
-        return source.model_dump(mode="json", by_alias=True)
-    if isinstance(source, Mapping):
-        return dict(source)
-    path = Path(source)
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    except OSError as exc:
-        raise SpecFileError(f"cannot read spec {path}: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        where = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpecFileError(
-            f"spec {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {where}"
-        ) from None
-    if not isinstance(doc, dict):
-        raise SpecFileError(f"spec {path} must hold one object (a mapping), not {type(doc).__name__}")
-    return doc
-
-
-def default_key(url: str = DEFAULT_URL) -> str | None:
-    """DEEPFEAT_API_KEY, else (for a local server) the admin key `deepfeat up` wrote in the data dir."""
-    if key := os.environ.get("DEEPFEAT_API_KEY"):
-        return key
-    if httpx.URL(url).host not in ("127.0.0.1", "localhost", "::1"):
-        return None
-    data_dir = Path(os.environ.get("DEEPFEAT_DATA_DIR", "./var")).expanduser()
-    try:
-        return (data_dir / "admin.key").read_text().strip() or None
-    except OSError:
-        return None
 
 
 class Client:
@@ -177,8 +49,8 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(self.url, _reason(exc)) from None
-        _raise_for_error(response)
+            raise ServerUnreachable(self.url, reason(exc)) from None
+        raise_for_error(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -341,7 +213,7 @@ class Client:
             with self._http.stream("GET", f"/v1/runs/{run_id}/artifacts/{name}") as response:
                 if response.is_error:
                     response.read()
-                    _raise_for_error(response)
+                    raise_for_error(response)
                 with partial.open("wb") as out:
                     for chunk in response.iter_bytes():
                         digest.update(chunk)
@@ -349,7 +221,7 @@ class Client:
                 expected = response.headers.get("X-Content-SHA256")
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
-            raise ServerUnreachable(self.url, _reason(exc)) from None
+            raise ServerUnreachable(self.url, reason(exc)) from None
         if expected and expected != digest.hexdigest():
             partial.unlink(missing_ok=True)
             raise ClientError(f"artifact {name} of run {run_id} arrived corrupted (sha256 mismatch)")
@@ -401,28 +273,3 @@ class Client:
 
     def revoke_key(self, key_id: str) -> KeyOut:
         return KeyOut.model_validate(self._json("POST", f"/v1/keys/{key_id}:revoke"))
-
-
-def _raise_for_error(response: httpx.Response) -> None:
-    if not response.is_error:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "detail" in body:
-        detail = body["detail"]
-        if not isinstance(detail, str):  # a plain FastAPI/Starlette answer, not ours
-            detail = json.dumps(detail)
-        loc = body.get("loc")
-        raise DeepfeatAPIError(response.status_code, str(body.get("error", "error")), detail, loc, body)
-    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
-    raise DeepfeatAPIError(response.status_code, "http_error", text, None, body)
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower():
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    return str(exc) or type(exc).__name__
