@@ -98,7 +98,14 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 class ErrorHandlingGroup(typer.core.TyperGroup):
-    """The root group: a ClientError anywhere below it becomes one line on stderr and an exit code."""
+    """The root group: a ClientError anywhere below it becomes one line on stderr and an exit code.
+
+    It also takes `--url`/`--key` anywhere on the line (`deepfeat runs list --url ...`), not only
+    before the command: people type them last.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(args))
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context; its module is private
         try:
@@ -114,6 +121,28 @@ class ErrorHandlingGroup(typer.core.TyperGroup):
                 raise
             message = f"unexpected {type(exc).__name__}: {exc}; rerun with DEEPFEAT_DEBUG=1 for details"
             raise fail(message, Exit.FAILED) from None
+
+
+GLOBAL_OPTIONS = ("--url", "--key")
+
+
+def hoist_globals(args: list[str]) -> list[str]:
+    """Move `--url X`/`--key X` (or `--url=X`) before the command, where the root option parser looks."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in GLOBAL_OPTIONS and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        (front if arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg else rest).append(arg)
+        i += 1
+    return front + rest
 
 
 def to_jsonable(value: Any) -> Any:

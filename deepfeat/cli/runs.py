@@ -179,12 +179,14 @@ def events(
 def metrics(
     ctx: typer.Context,
     run_id: RunId,
-    key: Annotated[list[str] | None, typer.Option(help="Only these metrics (repeatable).")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="Only these metrics (repeatable).")
+    ] = None,
     plot_: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Per-epoch metrics as a table, JSON, or curves (--plot)."""
-    rows = [m for m in client(ctx).metrics(run_id) if not key or m.key in key]
+    rows = [m for m in client(ctx).metrics(run_id) if not metric or m.key in metric]
     if as_json:
         print_json(rows)
         return
@@ -192,7 +194,7 @@ def metrics(
     for m in rows:
         by_key[m.key].append(m)
     if plot_:
-        _plot(by_key, explicit=bool(key))
+        _plot(by_key, explicit=bool(metric))
         return
     names = list(by_key)
     values = {(m.epoch, m.key): m.value for m in rows}

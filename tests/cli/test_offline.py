@@ -116,3 +116,21 @@ def test_help_lists_every_command_group() -> None:
         "keys",
     ):
         assert name in result.stdout
+
+
+def test_url_and_key_may_follow_the_command() -> None:
+    from deepfeat.cli.output import hoist_globals
+
+    assert hoist_globals(["runs", "list", "--url", "http://h:1", "--json", "--key=k"]) == [
+        "--url",
+        "http://h:1",
+        "--key=k",
+        "runs",
+        "list",
+        "--json",
+    ]
+    assert hoist_globals(["embed", "e", "--", "--url"]) == ["embed", "e", "--", "--url"]
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["runs", "show", "run_x", "--url", url, "--key", "k"])
+    assert result.exit_code == 3
+    assert f"cannot reach {url}" in result.stderr

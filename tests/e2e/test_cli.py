@@ -100,7 +100,7 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
 
     runner = CliRunner()
     invoke = lambda *args: runner.invoke(app, list(args), env=env)  # noqa: E731 - one-line helper
-    listed = invoke("runs", "list", "--status", "succeeded")
+    listed = runner.invoke(app, ["runs", "list", "--status", "succeeded", "--url", env["DEEPFEAT_URL"]])
     assert run_id in listed.stdout
     assert "cli-digits" in listed.stdout
     shown = json.loads(invoke("runs", "show", run_id, "--json").stdout)
@@ -109,7 +109,7 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
 
     metrics = json.loads(invoke("runs", "metrics", run_id, "--json").stdout)
     assert [m["epoch"] for m in metrics if m["key"] == "val_loss"] == [1, 2, 3, 4, 5]
-    table = invoke("runs", "metrics", run_id, "--key", "loss", "--key", "val_accuracy").stdout
+    table = invoke("runs", "metrics", run_id, "--metric", "loss", "-m", "val_accuracy").stdout
     assert table.split("\n")[0].split() == ["epoch", "┃", "loss", "┃", "val_accuracy"]
     plotted = invoke("runs", "metrics", run_id, "--plot").stdout
     assert "● loss   ○ val_loss" in plotted
