@@ -100,7 +100,8 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
 
     runner = CliRunner()
     invoke = lambda *args: runner.invoke(app, list(args), env=env)  # noqa: E731 - one-line helper
-    listed = runner.invoke(app, ["runs", "list", "--status", "succeeded", "--url", env["DEEPFEAT_URL"]])
+    url, key = env["DEEPFEAT_URL"], ADMIN_KEY  # globals may follow the command
+    listed = runner.invoke(app, ["runs", "list", "--status", "succeeded", "--url", url, "--key", key])
     assert run_id in listed.stdout
     assert "cli-digits" in listed.stdout
     shown = json.loads(invoke("runs", "show", run_id, "--json").stdout)
