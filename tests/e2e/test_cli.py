@@ -81,7 +81,7 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp_path: Path) -> None:
-    created = cli(env, "datasets", "upload", "builtin:digits", "--json")
+    created = cli(env, "datasets", "upload", "builtin:digits", "--json")  # registers it: no file upload
     assert created.returncode == 0, created.stderr
     dataset = json.loads(created.stdout)
     assert dataset["n_rows"] == 1797
@@ -241,7 +241,7 @@ def test_a_failed_run_exits_non_zero_with_follow(
     spec = tmp_path / "wine.yaml"
     spec.write_text(f"dataset: {dataset['id']}\ntask: classification\nmodel: {{type: mlp}}\n")
     failed = cli(env, "runs", "submit", str(spec), "--follow")
-    assert failed.returncode == 1
+    assert failed.returncode == 1, f"{failed.stdout}\n{failed.stderr}\n{stack.log('worker')[-3000:]}"
     assert failed.stdout == ""
     last = failed.stderr.splitlines()[-1]
     assert last.startswith("error: run run_")
