@@ -182,19 +182,29 @@ def metrics(
     metric: Annotated[
         list[str] | None, typer.Option("--metric", "-m", help="Only these metrics (repeatable).")
     ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Also per-layer diagnostics (grad_norm/...) and lr, timings.")
+    ] = False,
     plot_: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Per-epoch metrics as a table, JSON, or curves (--plot)."""
-    rows = [m for m in client(ctx).metrics(run_id) if not metric or m.key in metric]
+    """Per-epoch metrics as a table, JSON (everything), or curves (--plot)."""
+    rows = client(ctx).metrics(run_id)
+    if metric:
+        rows = [m for m in rows if m.key in metric]
     if as_json:
         print_json(rows)
         return
+    if not metric and not all_:
+        rows = [m for m in rows if _headline(m.key)]
     by_key: dict[str, list[MetricOut]] = defaultdict(list)
     for m in rows:
         by_key[m.key].append(m)
+    if not by_key:
+        err.print(f"run {run_id} has no metrics yet")
+        return
     if plot_:
-        _plot(by_key, explicit=bool(metric))
+        _plot(by_key)
         return
     names = list(by_key)
     values = {(m.epoch, m.key): m.value for m in rows}
@@ -202,19 +212,20 @@ def metrics(
     table(["epoch", *names], [(e, *(values.get((e, k)) for k in names)) for e in epochs])
 
 
-def _plot(by_key: dict[str, list[MetricOut]], explicit: bool) -> None:
-    """Losses on one chart, quality metrics (accuracy, mae, ...) on another: their scales differ."""
-    bookkeeping = {"lr", "epoch_time", "samples_per_s"}
+def _headline(key: str) -> bool:
+    """What a person looks at first: losses and quality metrics, not per-layer diagnostics or timings."""
+    return "/" not in key and key not in ("lr", "epoch_time", "samples_per_s")
+
+
+def _plot(by_key: dict[str, list[MetricOut]]) -> None:
+    """Losses on one chart, everything else (accuracy, f1, mae, ...) on another: their scales differ."""
     groups: dict[str, list[str]] = {"loss": [], "metrics": []}
     for k in by_key:
-        if explicit or k not in bookkeeping:
-            groups["loss" if "loss" in k else "metrics"].append(k)
+        groups["loss" if "loss" in k else "metrics"].append(k)
     for title, keys in groups.items():
         if keys:
             out.print(f"[bold]{title}[/bold] by epoch")
             print(plot({k: [(m.epoch, m.value) for m in by_key[k]] for k in keys}))
-    if not by_key:
-        err.print("no metrics yet")
 
 
 @app.command()

@@ -114,8 +114,10 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
     assert table.split("\n")[0].split() == ["epoch", "┃", "loss", "┃", "val_accuracy"]
     plotted = invoke("runs", "metrics", run_id, "--plot").stdout
     assert "● loss   ○ val_loss" in plotted
-    assert "● accuracy   ○ val_accuracy" in plotted
+    assert "● accuracy   ○ f1   ◆ val_accuracy   ◇ val_f1" in plotted
     assert "epoch_time" not in plotted
+    assert "grad_norm/" not in plotted  # per-layer diagnostics only with --all or --metric
+    assert "grad_norm/" in invoke("runs", "metrics", run_id, "--all").stdout
     events = invoke("runs", "events", run_id).stdout
     assert "queued" in events
     assert "epoch 5/5" in events
