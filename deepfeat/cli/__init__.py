@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deepfeat.cli import datasets, encoders, keys, runs, server
+from deepfeat.cli import datasets, encoders, inference, keys, runs, server
 from deepfeat.cli.context import Target
 from deepfeat.cli.output import ErrorHandlingGroup
 from deepfeat.client import DEFAULT_URL
@@ -49,6 +49,8 @@ app.command()(server.api)
 app.command()(server.worker)
 app.command()(server.migrate)
 app.add_typer(datasets.app, name="datasets")
+for serve in (inference.predict, inference.score, inference.samples):
+    runs.app.command()(serve)
 app.add_typer(runs.app, name="runs")
 app.add_typer(encoders.app, name="encoders")
 app.command("embed")(encoders.embed)

@@ -1,4 +1,4 @@
-"""`deepfeat runs submit|list|show|cancel|events|metrics|artifacts|download`."""
+"""`deepfeat runs submit|list|show|cancel|events|metrics|artifacts|download`; predict etc.: inference.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ from rich.markup import escape
 from deepfeat.cli.context import client
 from deepfeat.cli.follow import follow as follow_run
 from deepfeat.cli.follow import report_end
-from deepfeat.cli.output import Exit, JsonFlag, cell_text, err, fields, out, print_json, table, to_jsonable
+from deepfeat.cli.output import (
+    Exit,
+    JsonFlag,
+    cell_text,
+    err,
+    fields,
+    out,
+    print_json,
+    table,
+    to_jsonable,
+)
 from deepfeat.cli.plot import plot
 from deepfeat.client import load_spec
 from deepfeat.specs.runs import TERMINAL_STATUSES, MetricOut, RunOut

@@ -3,7 +3,7 @@
     from deepfeat.client import Client
     with Client("http://127.0.0.1:8000", key="df_...") as df:
         dataset = df.create_builtin("digits")
-        run = df.submit("examples/digits-mlp.yaml")
+        run = df.submit("examples/mlp-digits.json")
         run = df.wait(run.id, on_progress=lambda r: print(r.progress))
 
 Failures raise `DeepfeatAPIError` (the server's `{error, detail, loc}`) or `ServerUnreachable`; both

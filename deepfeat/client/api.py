@@ -19,6 +19,7 @@ from deepfeat.client.errors import ClientError, ServerUnreachable, WaitTimeout, 
 from deepfeat.client.local import DEFAULT_URL, SpecLike, default_key, load_spec
 from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, ExtractionOut, KeyOut
 from deepfeat.specs.datasets import DatasetOut
+from deepfeat.specs.inference import PredictResponse, SamplesResponse, ScoreResponse
 from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
 
 M = TypeVar("M", bound=BaseModel)
@@ -228,6 +229,23 @@ class Client:
         partial.replace(target)
         return target
 
+    # -- trained runs at work -------------------------------------------------------------------------
+    def predict(self, run_id: str, inputs: Sequence[Any]) -> PredictResponse:
+        """Classes (with probabilities) or values for inputs shaped like the run's dataset (or flat)."""
+        body = {"inputs": _listed(inputs)}
+        return PredictResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/predict", json=body))
+
+    def score(self, run_id: str, inputs: Sequence[Any], *, fpr: float | None = None) -> ScoreResponse:
+        """Autoencoder anomaly scores, the threshold at `fpr`, and which inputs are anomalies."""
+        body = {"inputs": _listed(inputs), **({"fpr": fpr} if fpr is not None else {})}
+        return ScoreResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/score", json=body))
+
+    def samples(self, run_id: str, n: int = 16, *, seed: int | None = None) -> np.ndarray[Any, Any]:
+        """`n` samples from a GAN run's generator as an array of the answer's `shape`."""
+        body = {"n": n, **({"seed": seed} if seed is not None else {})}
+        answer = SamplesResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/samples", json=body))
+        return np.asarray(answer.samples, dtype=np.float32).reshape(answer.shape)
+
     # -- encoders and embeddings (need the encoders feature on the server) ----------------------------
     def encoders(self) -> list[EncoderOut]:
         body = self._json("GET", "/v1/encoders")
@@ -273,3 +291,12 @@ class Client:
 
     def revoke_key(self, key_id: str) -> KeyOut:
         return KeyOut.model_validate(self._json("POST", f"/v1/keys/{key_id}:revoke"))
+
+
+def _listed(inputs: Sequence[Any]) -> list[Any]:
+    """Inputs as JSON lists, whether given as lists or as a numpy array."""
+    return (
+        inputs.tolist()
+        if isinstance(inputs, np.ndarray)
+        else [x.tolist() if isinstance(x, np.ndarray) else x for x in inputs]
+    )

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -127,6 +128,18 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
     assert lines[0]["message"] == "queued"
     assert lines[-1]["message"].startswith("succeeded after 5 epochs")
 
+    predicted = invoke("runs", "predict", run_id, "--inputs", json.dumps([[0.0] * 64, [16.0] * 64]))
+    assert predicted.exit_code == 0, predicted.output
+    assert [line.split("\t")[0] for line in predicted.stdout.splitlines()] == ["0", "1"]
+    (tmp_path / "rows.json").write_text(json.dumps([[1.0] * 64]))
+    answer = json.loads(
+        invoke("runs", "predict", run_id, "-i", f"@{tmp_path / 'rows.json'}", "--json").stdout
+    )
+    assert len(answer["predictions"]) == 1
+    misshapen = invoke("runs", "predict", run_id, "--inputs", "[[1, 2, 3]]")
+    assert misshapen.exit_code == 6
+    assert len(misshapen.stderr.splitlines()) == 1
+
     artifacts = {a["name"]: a for a in json.loads(invoke("runs", "artifacts", run_id, "--json").stdout)}
     assert {"model.safetensors", "spec.json", "receipt.json"} <= set(artifacts)
     saved = cli(env, "runs", "download", run_id, "model.safetensors", "-o", str(tmp_path))
@@ -195,6 +208,11 @@ def test_client_journey_json_spec_wait_with_progress(client: Client, tmp_path: P
     assert client.events(run.id, page_size=2)[-1].message.startswith("succeeded")
     path = client.download(run.id, "spec.json", tmp_path)
     assert json.loads(path.read_text())["name"] == "client-iris"
+
+    answer = client.predict(run.id, np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]))
+    assert len(answer.predictions) == 2
+    assert answer.probabilities is not None
+    assert abs(sum(answer.probabilities[0]) - 1) < 1e-4
 
     ids = [r.id for r in client.runs(page_size=1)]  # one run per page: the cursor is followed
     assert run.id in ids
