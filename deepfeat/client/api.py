@@ -241,10 +241,10 @@ class Client:
         return ScoreResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/score", json=body))
 
     def samples(self, run_id: str, n: int = 16, *, seed: int | None = None) -> np.ndarray[Any, Any]:
-        """`n` samples from a GAN run's generator as an array of the answer's `shape`."""
+        """`n` samples from a GAN run's generator: an (n, *shape) array, `shape` being one sample's."""
         body = {"n": n, **({"seed": seed} if seed is not None else {})}
         answer = SamplesResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/samples", json=body))
-        return np.asarray(answer.samples, dtype=np.float32).reshape(answer.shape)
+        return np.asarray(answer.samples, dtype=np.float32).reshape(len(answer.samples), *answer.shape)
 
     # -- encoders and embeddings (need the encoders feature on the server) ----------------------------
     def encoders(self) -> list[EncoderOut]:

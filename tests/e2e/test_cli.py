@@ -317,3 +317,28 @@ def test_ctrl_c_detaches_without_cancelling_then_cancel(env: dict[str, str], tmp
         again = cli(env, "runs", "cancel", run_id)
         assert again.returncode == 7
         assert "conflict (409" in one_error_line(again)
+
+
+def test_score_an_autoencoder_and_sample_a_gan_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:
+    """The shipped example specs, shortened to 2 epochs: `--epochs` is not an option, the spec is."""
+    runs = {}
+    for example in ("autoencoder-digits", "gan-digits"):
+        spec = json.loads((Path(__file__).parents[2] / "examples" / f"{example}.json").read_text())
+        spec["training"] = {**spec["training"], "epochs": 2, "early_stopping": None}
+        (tmp_path / f"{example}.json").write_text(json.dumps(spec))
+        done = cli(env, "runs", "submit", str(tmp_path / f"{example}.json"), "--follow", "--json")
+        assert done.returncode == 0, done.stderr
+        runs[example] = json.loads(done.stdout)["id"]
+
+    rows = json.dumps([[0.0] * 64, [16.0] * 64])
+    scored = cli(env, "runs", "score", runs["autoencoder-digits"], "--inputs", rows, "--fpr", "0.05")
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stderr.startswith("threshold ")
+    assert [line.split("\t")[2] in ("ok", "ANOMALY") for line in scored.stdout.splitlines()] == [True, True]
+
+    out = tmp_path / "samples.npy"
+    sampled = cli(env, "runs", "samples", runs["gan-digits"], "--n", "5", "--seed", "1", "-o", str(out))
+    assert sampled.returncode == 0, sampled.stderr
+    assert np.load(out).shape[0] == 5
+    with Client(env["DEEPFEAT_URL"], ADMIN_KEY) as client:
+        assert np.array_equal(client.samples(runs["gan-digits"], 5, seed=1), np.load(out))
