@@ -91,7 +91,7 @@ def test_cli_journey_yaml_spec_follow_metrics_artifacts(env: dict[str, str], tmp
 
     followed = cli(env, "runs", "submit", str(spec), "--follow")
     assert followed.returncode == 0, followed.stderr
-    assert "following run run_" in followed.stderr
+    assert "following run run_" in followed.stderr, followed.stderr
     assert "epoch 5/5  loss " in followed.stderr  # off a terminal: one line per epoch seen
     [summary] = followed.stdout.splitlines()
     assert summary.startswith("run run_")
@@ -305,10 +305,10 @@ def test_ctrl_c_detaches_without_cancelling_then_cancel(env: dict[str, str], tmp
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
         assert stdout == ""
-        assert proc.returncode == 130
+        assert proc.returncode == 130, stderr
         assert f"detached; run {run_id} keeps going" in stderr
         assert "Traceback" not in stderr
-        assert client.run(run_id).status == "running"
+        assert client.run(run_id).status == "running", stderr
 
         cancelled = cli(env, "runs", "cancel", run_id)
         assert cancelled.returncode == 0, cancelled.stderr
