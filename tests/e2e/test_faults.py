@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 # Short leases and a busy reaper so a lost worker is noticed in seconds, not minutes.
 FAST_RECOVERY = {
-    "DEEPFEAT_LEASE_SECONDS": "3",
+    "DEEPFEAT_LEASE_SECONDS": "5",
     "DEEPFEAT_HEARTBEAT_SECONDS": "0.5",
     "DEEPFEAT_REAPER_INTERVAL_S": "0.5",
     "DEEPFEAT_REQUEUE_QUEUED_AFTER_S": "2",
