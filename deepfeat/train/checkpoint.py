@@ -8,6 +8,7 @@ then renamed into place in one step; older checkpoints are removed only after th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -75,8 +76,12 @@ class CheckpointDir:
         """Finished checkpoints, oldest first (by epoch, then by when they were written)."""
         if not self.root.exists():
             return []
-        found = [p for p in self.root.iterdir() if _NAME.match(p.name) and p.is_dir()]
-        return sorted(found, key=lambda p: (p.name[:12], p.stat().st_mtime_ns))
+        written = {}
+        for path in self.root.iterdir():
+            if _NAME.match(path.name):
+                with contextlib.suppress(FileNotFoundError):  # pruned by a writer meanwhile
+                    written[path] = path.stat().st_mtime_ns
+        return sorted(written, key=lambda p: (p.name[:12], written[p]))
 
     def _prune(self) -> None:
         for path in self._complete()[: -self.keep]:

@@ -253,7 +253,7 @@ def test_cli_errors_are_one_line_with_an_exit_code(env: dict[str, str], tmp_path
 
     # Routes of features still being built: a clear line, never a crash (these pass either way).
     runner = CliRunner()
-    for args in (["encoders", "list"], ["keys", "list"], ["embed", "minilm-l6", "hello"]):
+    for args in (["encoders", "list"], ["embed", "minilm-l6", "hello"]):
         result = runner.invoke(app, args, env=env)
         assert result.exit_code in (0, 5), result.output
         if result.exit_code == 5:  # today: "error: http://... does not offer this yet (404: ...)"
@@ -342,3 +342,23 @@ def test_score_an_autoencoder_and_sample_a_gan_from_the_cli(env: dict[str, str],
     assert np.load(out).shape[0] == 5
     with Client(env["DEEPFEAT_URL"], ADMIN_KEY) as client:
         assert np.array_equal(client.samples(runs["gan-digits"], 5, seed=1), np.load(out))
+
+
+def test_keys_create_list_revoke_from_the_cli(env: dict[str, str]) -> None:
+    created = cli(env, "keys", "create", "ci-reader", "--scope", "read", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("df_")
+    reader = {**env, "DEEPFEAT_API_KEY": key["key"]}
+    assert cli(reader, "runs", "list", "--json").returncode == 0
+    refused = cli(reader, "keys", "list")
+    assert refused.returncode == 4  # 403: a read key is not an admin
+    one_error_line(refused)
+
+    listed = json.loads(cli(env, "keys", "list", "--json").stdout)
+    rows = listed if isinstance(listed, list) else listed["data"]
+    assert key["id"] in [k["id"] for k in rows]
+    assert cli(env, "keys", "revoke", key["id"]).returncode == 0
+    after = cli(reader, "runs", "list")
+    assert after.returncode == 4  # 401 now
+    assert "key" in one_error_line(after).lower()

@@ -101,13 +101,15 @@ def test_a_checkpoint_write_killed_at_any_moment_leaves_a_loadable_latest(tmp_pa
     for _ in range(20):
         before = _epoch(CheckpointDir(root).latest())
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(root)])
-        deadline = time.monotonic() + 30
-        while _epoch(CheckpointDir(root).latest()) <= before:
-            assert time.monotonic() < deadline, "the writer never wrote a checkpoint"
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.2))  # now it writes back to back: land somewhere inside one
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        try:
+            deadline = time.monotonic() + 60
+            while _epoch(CheckpointDir(root).latest()) <= before:
+                assert time.monotonic() < deadline, "the writer never wrote a checkpoint"
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.2))  # now it writes back to back: land somewhere inside one
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
         latest = CheckpointDir(root).latest()
         assert latest is not None, "a killed write destroyed the previous checkpoint"
         assert latest.state["step"] == latest.epoch
