@@ -16,6 +16,8 @@ class _Open(BaseModel):
 
 
 class ArtifactOut(_Open):
+    """Mirrors deepfeat.specs.runs.ArtifactOut, tolerant of fields a newer server adds."""
+
     name: str
     media_type: str
     sha256: str

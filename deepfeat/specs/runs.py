@@ -75,3 +75,11 @@ class EventOut(ResponseModel):
     message: str
     data: dict[str, Any]
     created_at: datetime
+
+
+class ArtifactOut(ResponseModel):
+    name: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    created_at: datetime

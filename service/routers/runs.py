@@ -9,7 +9,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from deepfeat.errors import NotFound
 from deepfeat.services.runs import RunService
-from deepfeat.specs.runs import EventOut, MetricOut, RunOut, RunPage, RunSpec, RunStatus, ValidationReport
+from deepfeat.specs.runs import (
+    ArtifactOut,
+    EventOut,
+    MetricOut,
+    RunOut,
+    RunPage,
+    RunSpec,
+    RunStatus,
+    ValidationReport,
+)
 from service.deps import DbSession, Reader, State, Writer
 from service.streaming import event_stream_response, resume_point, wants_event_stream
 
@@ -103,14 +112,12 @@ def cancel_run(run_id: str, who: Writer, session: DbSession, state: State) -> Ru
     return RunOut.model_validate(_service(session, who.project_id, state).cancel(run_id))
 
 
-@router.get("/{run_id}/artifacts")
-def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -> list[dict[str, object]]:
+@router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])
+def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -> list[ArtifactOut]:
+    """Files the run produced: weights (safetensors), spec, receipt, and task extras."""
     service = _service(session, who.project_id, state)
     service.get(run_id)
-    return [
-        {"name": a.name, "media_type": a.media_type, "sha256": a.sha256, "size_bytes": a.size_bytes}
-        for a in service.repo.artifacts(run_id)
-    ]
+    return [ArtifactOut.model_validate(a) for a in service.repo.artifacts(run_id)]
 
 
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
