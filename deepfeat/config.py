@@ -47,6 +47,27 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     max_inputs_per_request: int = Field(default=1024, ge=1)
 
+    # Embeddings: concurrent requests for one encoder are coalesced into batches (deepfeat/encoders).
+    embed_max_batch: int = Field(default=32, ge=1, description="Inputs per forward pass, at most.")
+    embed_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a batch waits for more inputs once its first arrived."
+    )
+    embed_max_queue: int = Field(
+        default=2048, ge=1, description="Inputs waiting per encoder before new requests get 429."
+    )
+    embed_max_payload_bytes: int = Field(default=32 * 2**20, ge=1, description="Larger bodies get 413.")
+    embed_bf16: bool = Field(
+        default=False, description="Run encoders under bf16 autocast (about 2x on CPUs with AMX/AVX512-BF16)."
+    )
+    inference_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Torch threads of the API's inference thread (default: torch_threads).",
+    )
+    encoder_cache_bytes: int = Field(
+        default=2 * 2**30, ge=1, description="Weights of registered encoders kept loaded in the API."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -11,10 +11,11 @@ import deepfeat
 from deepfeat.config import Settings, get_settings
 from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
 from service.errors import install_error_handlers
-from service.routers import datasets, health, inference, runs, schema
+from service.routers import datasets, embeddings, encoders, health, inference, runs, schema
 from service.state import AppState
 from workers.enqueue import Enqueuer
 
@@ -34,9 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.deepfeat = AppState(
             settings, engine, sessions, ArtifactStore(settings.artifacts_dir), Enqueuer(settings)
         )
+        app.state.encoders = EncoderRuntime(settings)  # inference thread + batchers, torch threads set
         try:
             yield
         finally:
+            app.state.encoders.close()
             engine.dispose()
 
     app = FastAPI(
@@ -46,6 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (health.router, datasets.router, runs.router, inference.router, schema.router):
+    for router in (
+        health.router,
+        datasets.router,
+        runs.router,
+        inference.router,
+        encoders.router,
+        embeddings.router,
+        schema.router,
+    ):
         app.include_router(router)
     return app

@@ -1,0 +1,114 @@
+"""/v1/encoders: the catalogue, registering runs as encoders, aliases, and embedding."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from deepfeat.encoders.batcher import QueueFull
+from deepfeat.encoders.runtime import EncoderRuntime
+from deepfeat.errors import PayloadTooLarge
+from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for
+from deepfeat.specs.encoders import (
+    AliasOut,
+    AliasRequest,
+    EmbedRequest,
+    EmbedResponse,
+    EncoderOut,
+    EncoderPage,
+    RegisterEncoder,
+)
+from service.deps import DbSession, Reader, State, Writer
+
+
+def encoder_runtime(request: Request) -> EncoderRuntime:
+    runtime: EncoderRuntime = request.app.state.encoders
+    return runtime
+
+
+def limit_payload(request: Request) -> None:
+    """413 on a declared body over the limit, before anything else looks at it."""
+    limit = request.app.state.deepfeat.settings.embed_max_payload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {int(declared):,} bytes is over the limit of {limit:,}")
+
+
+Runtime = Annotated[EncoderRuntime, Depends(encoder_runtime)]
+router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
+
+
+def busy(exc: QueueFull) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def prepare(resolved: Resolved, inputs: list[Any]) -> list[Any]:
+    """Validate and convert inputs; image decoding is CPU work, so it leaves the event loop."""
+    if resolved.embedder.modality == "image":
+        return await run_in_threadpool(resolved.embedder.prepare, inputs)
+    return resolved.embedder.prepare(inputs)
+
+
+@router.get("", response_model=EncoderPage)
+def list_encoders(
+    who: Reader,
+    session: DbSession,
+    state: State,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EncoderPage:
+    """Pretrained encoders (from packages) and the project's registered ones, with their aliases."""
+    service = EncoderService(session, who.project_id, state.settings, state.store)
+    entries, next_after = service.page(after, limit)
+    return EncoderPage(data=[EncoderOut.model_validate(e) for e in entries], next_after=next_after)
+
+
+@router.post("", status_code=201, response_model=EncoderOut)
+def register_encoder(body: RegisterEncoder, who: Writer, session: DbSession, state: State) -> EncoderOut:
+    """Register a succeeded run as `name@version` (1, 2, …); `name@latest` moves to it."""
+    service = EncoderService(session, who.project_id, state.settings, state.store)
+    return EncoderOut.model_validate(service.register(body.run_id, body.name, body.layer))
+
+
+@router.post("/{name}/aliases", response_model=AliasOut)
+def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, state: State) -> AliasOut:
+    """Point `name@alias` (e.g. `prod`) at a version; moving it is how a rollout or rollback happens."""
+    EncoderService(session, who.project_id, state.settings, state.store).set_alias(
+        name, body.alias, body.version
+    )
+    return AliasOut(name=name, alias=body.alias, version=body.version)
+
+
+@router.post(
+    "/{name}/embed",
+    response_model=EmbedResponse,
+    dependencies=[Depends(limit_payload)],
+    responses={413: {"description": "too many inputs or too large"}, 429: {"description": "queue full"}},
+)
+async def embed(
+    name: str, body: EmbedRequest, who: Reader, session: DbSession, state: State, runtime: Runtime
+) -> EmbedResponse | JSONResponse:
+    """Embeddings of `inputs` from `name`, `name@3` or `name@prod`; coalesced with concurrent requests."""
+    settings = state.settings
+    check_inputs(body.inputs, settings)
+    service = EncoderService(session, who.project_id, settings, state.store)
+    resolved = await run_in_threadpool(service.resolve, name, runtime)
+    options = options_for(resolved, body.layer, body.pool, body.normalize, body.precision, settings)
+    items = await prepare(resolved, body.inputs)
+    try:
+        vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
+    except QueueFull as exc:
+        return busy(exc)
+    return EmbedResponse(
+        embeddings=[v.tolist() for v in vectors],
+        dim=int(vectors[0].shape[-1]),
+        model=resolved.ref,
+        version=resolved.version,
+        layer=options.layer,
+        pool=options.pool,
+        normalized=options.normalize,
+        precision="bf16" if options.bf16 else "fp32",
+    )
