@@ -127,27 +127,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verified_weights(entry: PretrainedEntry) -> Path:
+    """The entry's weights file, once its sha256 matches the one recorded here; 503 otherwise."""
+    try:
+        path = entry.weights()
+    except (ImportError, OSError) as exc:
+        raise EncoderUnavailable(
+            f"encoder {entry.name!r} needs the package {entry.package} (make install adds it): {exc}"
+        ) from None
+    actual = sha256_file(path)
+    if actual != entry.sha256:
+        raise EncoderUnavailable(
+            f"refusing to load {entry.name!r}: {path.name} has sha256 {actual}, expected {entry.sha256}"
+        )
+    return path
+
+
 def load_pretrained(name: str) -> Embedder:
     """The loaded encoder `name` (cached), after checking its weights file against the recorded sha256."""
     entry = PRETRAINED[name]
     with _lock:  # two first requests must not load the same weights twice
-        if name in _loaded:
-            return _loaded[name]
-        try:
-            path = entry.weights()
-        except (ImportError, OSError) as exc:
-            raise EncoderUnavailable(
-                f"encoder {name!r} needs the package {entry.package} (make install adds it): {exc}"
-            ) from None
-        actual = sha256_file(path)
-        if actual != entry.sha256:
-            raise EncoderUnavailable(
-                f"refusing to load {name!r}: {path.name} has sha256 {actual}, expected {entry.sha256}"
-            )
-        embedder = entry.build(path)
-        embedder.default_normalize = entry.default_normalize
-        _loaded[name] = embedder
-        return embedder
+        if name not in _loaded:
+            embedder = entry.build(verified_weights(entry))
+            embedder.default_normalize = entry.default_normalize
+            _loaded[name] = embedder
+        return _loaded[name]
 
 
 def unload_pretrained(name: str) -> None:
