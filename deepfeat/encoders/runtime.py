@@ -19,8 +19,10 @@ from deepfeat.encoders.embedder import Embedder, EmbedOptions
 
 def inference_threads(settings: Settings) -> int:
     """Torch threads for the API's inference thread: the setting, else the torch_threads every process
-    shares, else every core (a lone API; `deepfeat up` sets the budget when it starts workers too)."""
-    return settings.inference_threads or settings.torch_threads or (os.cpu_count() or 1)
+    shares, else half the cores: the event loop (parsing, tokenising, JSON) needs the rest, and more
+    threads than free cores made the MiniLM forward 3.5× slower here (OpenMP threads waiting on each
+    other while descheduled; DESIGN §7)."""
+    return settings.inference_threads or settings.torch_threads or max(1, (os.cpu_count() or 2) // 2)
 
 
 def _param_bytes(module: torch.nn.Module) -> int:

@@ -137,8 +137,9 @@ class EncoderService:
         if match is None:
             raise NotFound(f"no encoder {ref!r}: use a catalogue name, `name@version` or `name@alias`")
         name, tag = match["name"], match["tag"]
-        if name in PRETRAINED and tag is None:
-            return Resolved(name, name, None, f"pretrained:{name}", load_pretrained(name), None)
+        found = pretrained(ref)
+        if found is not None:
+            return found
         tag = tag or LATEST
         encoder = self.repo.get(name, int(tag)) if tag.isdigit() else self.repo.by_alias(name, tag)
         if encoder is None:
@@ -152,6 +153,13 @@ class EncoderService:
             embedder,
             encoder.layer,
         )
+
+
+def pretrained(ref: str) -> Resolved | None:
+    """The catalogue entry `ref` names, loaded; None when `ref` is not a pretrained encoder's name."""
+    if ref not in PRETRAINED:
+        return None
+    return Resolved(ref, ref, None, f"pretrained:{ref}", load_pretrained(ref), None)
 
 
 def check_inputs(inputs: Sequence[Any], settings: Settings) -> None:

@@ -7,26 +7,24 @@ import base64
 import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.embedder import InvalidInput
-from deepfeat.services.encoders import EncoderService, check_inputs, options_for
+from deepfeat.services.encoders import check_inputs, options_for
 from deepfeat.specs.encoders import (
     OpenAIEmbedding,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from service.deps import DbSession, Reader, State
-from service.routers.encoders import Runtime, busy, limit_payload, prepare
+from service.routers.encoders import FastReader, FastState, Runtime, busy, limit_payload, prepare, resolve
 
 router = APIRouter(tags=["embeddings"])
 
 
 @router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse, dependencies=[Depends(limit_payload)])
 async def create_embeddings(
-    body: OpenAIEmbeddingRequest, who: Reader, session: DbSession, state: State, runtime: Runtime
+    body: OpenAIEmbeddingRequest, who: FastReader, state: FastState, runtime: Runtime
 ) -> OpenAIEmbeddingResponse | JSONResponse:
     """`{model, input}` → `{object: "list", data: [{object: "embedding", index, embedding}], usage}`."""
     settings = state.settings
@@ -34,8 +32,7 @@ async def create_embeddings(
     if not inputs:
         raise InvalidInput("/input", "send at least one input")
     check_inputs(inputs, settings)
-    service = EncoderService(session, who.project_id, settings, state.store)
-    resolved = await run_in_threadpool(service.resolve, body.model, runtime)
+    resolved = await resolve(body.model, who, state, runtime)
     options = options_for(resolved, None, None, None, None, settings)
     try:
         items = await prepare(resolved, list(inputs))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.errors import PayloadTooLarge
-from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for
+from deepfeat.services.auth import Principal, authenticate, hash_key
+from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for, pretrained
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
@@ -22,14 +25,53 @@ from deepfeat.specs.encoders import (
     RegisterEncoder,
 )
 from service.deps import DbSession, Reader, State, Writer
+from service.state import AppState
+
+# The embedding path is the hot one: every sync dependency is a thread-pool hop and every session a
+# SQLite transaction, which capped a 2-core machine near 190 authenticated requests/s before any model
+# ran. So its dependencies are async, a key's lookup is cached for AUTH_TTL_S (a revoked key keeps
+# working that long on these routes at most), and a session is opened only for registered encoders.
+AUTH_TTL_S = 5.0
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
+_auth_cache: dict[str, tuple[Principal, float]] = {}
 
 
-def encoder_runtime(request: Request) -> EncoderRuntime:
+async def encoder_runtime(request: Request) -> EncoderRuntime:
     runtime: EncoderRuntime = request.app.state.encoders
     return runtime
 
 
-def limit_payload(request: Request) -> None:
+async def fast_state(request: Request) -> AppState:
+    state: AppState = request.app.state.deepfeat
+    return state
+
+
+async def cached_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    raw = credentials.credentials if credentials else None
+    digest = hash_key(raw) if raw else ""
+    hit = _auth_cache.get(digest)
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
+    state: AppState = request.app.state.deepfeat
+
+    def lookup() -> Principal:
+        with state.sessions() as session:
+            return authenticate(session, raw)
+
+    who = await run_in_threadpool(lookup)
+    if len(_auth_cache) > 10_000:
+        _auth_cache.clear()
+    _auth_cache[digest] = (who, time.monotonic() + AUTH_TTL_S)
+    return who
+
+
+FastState = Annotated[AppState, Depends(fast_state)]
+FastReader = Annotated[Principal, Depends(cached_reader)]
+
+
+async def limit_payload(request: Request) -> None:
     """413 on a declared body over the limit, before anything else looks at it."""
     limit = request.app.state.deepfeat.settings.embed_max_payload_bytes
     declared = request.headers.get("content-length")
@@ -43,6 +85,20 @@ router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
 
 def busy(exc: QueueFull) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def resolve(ref: str, who: Principal, state: AppState, runtime: EncoderRuntime) -> Resolved:
+    """A pretrained encoder straight from the catalogue; a registered one through the database."""
+    found = pretrained(ref)
+    if found is not None:
+        return found
+
+    def lookup() -> Resolved:
+        with state.sessions() as session:
+            service = EncoderService(session, who.project_id, state.settings, state.store)
+            return service.resolve(ref, runtime)
+
+    return await run_in_threadpool(lookup)
 
 
 async def prepare(resolved: Resolved, inputs: list[Any]) -> list[Any]:
@@ -89,13 +145,12 @@ def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, st
     responses={413: {"description": "too many inputs or too large"}, 429: {"description": "queue full"}},
 )
 async def embed(
-    name: str, body: EmbedRequest, who: Reader, session: DbSession, state: State, runtime: Runtime
+    name: str, body: EmbedRequest, who: FastReader, state: FastState, runtime: Runtime
 ) -> EmbedResponse | JSONResponse:
     """Embeddings of `inputs` from `name`, `name@3` or `name@prod`; coalesced with concurrent requests."""
     settings = state.settings
     check_inputs(body.inputs, settings)
-    service = EncoderService(session, who.project_id, settings, state.store)
-    resolved = await run_in_threadpool(service.resolve, name, runtime)
+    resolved = await resolve(name, who, state, runtime)
     options = options_for(resolved, body.layer, body.pool, body.normalize, body.precision, settings)
     items = await prepare(resolved, body.inputs)
     try:
