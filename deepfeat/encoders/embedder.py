@@ -112,15 +112,19 @@ class Embedder(ABC):
             return self.forward(items)
         try:
             with capture(dict(self.module.named_modules())[layer]):
-                _, mask = self.forward_all(items)
+                self.forward_all(items)
         except _Captured as captured:
             out = captured.output
-            if not isinstance(out, torch.Tensor):
+            if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != len(items):
                 raise UnknownLayer(
-                    f"/layer: layer {layer!r} does not output a tensor", loc="/layer"
+                    f"/layer: layer {layer!r} does not output one tensor row per input", loc="/layer"
                 ) from None
             return out, self._mask_for(out, items)
-        return self.forward(items)[0], mask  # the layer was never reached: its output is the default
+        raise UnknownLayer(
+            f"/layer: {layer!r} is a container or is not on this encoder's forward path; "
+            "name a module that runs (e.g. one listed without children)",
+            loc="/layer",
+        )
 
     def _mask_for(self, out: torch.Tensor, items: list[Any]) -> torch.Tensor | None:
         return None

@@ -43,9 +43,9 @@ def decode_image(data: Any, loc: str) -> Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise InvalidInput(loc, f"{image.width}×{image.height} is over {MAX_PIXELS:,} pixels")
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, Warning):
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
         raise InvalidInput(loc, "cannot be decoded as a PNG or JPEG image") from None
-    return image.convert("RGB")
 
 
 def preprocess(image: Image.Image) -> torch.Tensor:

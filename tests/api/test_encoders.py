@@ -179,6 +179,9 @@ def test_pretrained_text_and_image_over_http(client: TestClient, admin_headers: 
     Image.fromarray(image).save(gif, format="GIF")
     assert status("efficientnet-lite0", {"inputs": [base64.b64encode(gif.getvalue()).decode()]})[0] == 422
     assert status("minilm-l6", {"inputs": ["x"], "layer": "encoder.layer.9"})[0] == 422
+    assert status("minilm-l6", {"inputs": ["x"], "layer": "encoder.layer"}) == (422, "/layer")  # a container
+    positions = {"inputs": ["x", "y"], "layer": "embeddings.position_embeddings"}  # not one row per input
+    assert status("minilm-l6", positions) == (422, "/layer")
     assert status("minilm-l6@3", {"inputs": ["x"]})[0] == 404
     assert status("minilm-l6", {"inputs": ["x"] * 1025})[0] == 413
     huge = client.post(
