@@ -15,7 +15,7 @@ from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
 from tests.api.test_inference import trained_run
 
-DIGITS_CNN = {
+DIGITS_MLP = {
     "dataset": "builtin:digits",
     "task": "classification",
     "model": {"type": "mlp", "hidden": [64, 32]},
@@ -52,7 +52,7 @@ def test_catalogue_lists_pretrained_encoders_with_provenance(
 def test_registered_digits_encoder_serves_label_bearing_neighbours(
     client: TestClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
-    run_id = trained_run(client, admin_headers, settings, DIGITS_CNN)
+    run_id = trained_run(client, admin_headers, settings, DIGITS_MLP)
     first = client.post("/v1/encoders", json={"run_id": run_id, "name": "digits"}, headers=admin_headers)
     assert first.status_code == 201, first.text
     assert (first.json()["ref"], first.json()["dim"], first.json()["aliases"]) == ("digits@1", 32, ["latest"])
