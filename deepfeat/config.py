@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     inference_threads: int | None = Field(
         default=None,
         ge=1,
-        description="Torch threads of the API's inference thread (default: torch_threads).",
+        description="Torch threads of the API process (default: torch's own; see encoders.md).",
     )
     encoder_cache_bytes: int = Field(
         default=2 * 2**30, ge=1, description="Weights of registered encoders kept loaded in the API."

@@ -4,7 +4,6 @@ memory-bounded cache of loaded encoders registered from runs (pretrained ones lo
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +16,16 @@ from deepfeat.encoders.batcher import DynamicBatcher
 from deepfeat.encoders.embedder import Embedder, EmbedOptions
 
 
-def inference_threads(settings: Settings) -> int:
-    """Torch threads for the API's inference thread: the setting, else the torch_threads every process
-    shares, else half the cores: the event loop (parsing, tokenising, JSON) needs the rest, and more
-    threads than free cores made the MiniLM forward 3.5× slower here (OpenMP threads waiting on each
-    other while descheduled; DESIGN §7)."""
-    return settings.inference_threads or settings.torch_threads or max(1, (os.cpu_count() or 2) // 2)
+def inference_threads(settings: Settings) -> int | None:
+    """Torch threads for the API process, only when `DEEPFEAT_INFERENCE_THREADS` asks for a number.
+
+    Why opt-in: torch's thread count is process-wide, and changing it after start made the same model
+    give results differing in the last bits between request threads (lazily initialised per thread),
+    which broke the exact reproducibility of seeded GAN samples and predictions. Where the API shares
+    the cores with workers, set it so the sum over processes stays within the cores (DESIGN §7): more
+    threads than free cores made the MiniLM forward 3.5× slower on a shared 2-core machine.
+    """
+    return settings.inference_threads
 
 
 def _param_bytes(module: torch.nn.Module) -> int:
@@ -34,14 +37,10 @@ class EncoderRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         threads = inference_threads(settings)
-        torch.set_num_threads(threads)
-        # One thread: batches run one at a time, each with every torch thread of the budget.
-        self.executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="deepfeat-infer",
-            initializer=torch.set_num_threads,
-            initargs=(threads,),
-        )
+        if threads is not None and threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        # One thread: batches run one at a time, each with every torch thread of the process.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepfeat-infer")
         self.batchers: dict[tuple[str, EmbedOptions], DynamicBatcher] = {}
         self._trained: OrderedDict[str, Embedder] = OrderedDict()
 
