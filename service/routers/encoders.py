@@ -33,7 +33,6 @@ from service.state import AppState
 # working that long on these routes at most), and a session is opened only for registered encoders.
 AUTH_TTL_S = 5.0
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
-_auth_cache: dict[str, tuple[Principal, float]] = {}
 
 
 async def encoder_runtime(request: Request) -> EncoderRuntime:
@@ -51,7 +50,9 @@ async def cached_reader(
 ) -> Principal:
     raw = credentials.credentials if credentials else None
     digest = hash_key(raw) if raw else ""
-    hit = _auth_cache.get(digest)
+    # Per app, not per module: another app in the same process may have another database.
+    cache: dict[str, tuple[Principal, float]] = request.app.state.encoders.auth_cache
+    hit = cache.get(digest)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
     state: AppState = request.app.state.deepfeat
@@ -61,9 +62,9 @@ async def cached_reader(
             return authenticate(session, raw)
 
     who = await run_in_threadpool(lookup)
-    if len(_auth_cache) > 10_000:
-        _auth_cache.clear()
-    _auth_cache[digest] = (who, time.monotonic() + AUTH_TTL_S)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (who, time.monotonic() + AUTH_TTL_S)
     return who
 
 
