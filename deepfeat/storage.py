@@ -7,11 +7,12 @@ file, are fsynced and then `os.replace`d into place, so a reader never sees half
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +26,9 @@ class StoredBlob:
     key: str  # relative path inside the store; what the DB records
     sha256: str
     size_bytes: int
+    # False: the same bytes were already stored (so not ours to remove on failure). Not part of equality:
+    # two puts of the same bytes are the same blob.
+    created: bool = field(default=True, compare=False)
 
 
 class ArtifactStore:
@@ -49,6 +53,29 @@ class ArtifactStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space on the store's file system: a file written here can be `adopt`ed by rename."""
+        return self.root / "tmp"
+
+    def adopt(self, tmp: Path) -> StoredBlob:
+        """Move a finished file from `tmp_dir` into the store under its sha256 (it is consumed)."""
+        if not tmp.resolve().is_relative_to(self.tmp_dir):
+            raise ValueError(f"{tmp} is not in the store's tmp dir")
+        return self._adopt(tmp)
+
+    def has(self, key: str) -> bool:
+        try:
+            self.path(key)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        """Remove a blob; the caller has checked nothing refers to it any more."""
+        with contextlib.suppress(NotFound):
+            self.path(key).unlink(missing_ok=True)
+
     def _adopt(self, tmp: Path) -> StoredBlob:
         digest = hashlib.sha256()
         size = 0
@@ -60,12 +87,13 @@ class ArtifactStore:
         key = f"blobs/{sha[:2]}/{sha}"
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            tmp.unlink()
-        else:
+        created = not target.exists()
+        if created:
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
-        return StoredBlob(key=key, sha256=sha, size_bytes=size)
+            fsync_path(target.parent)
+        else:
+            tmp.unlink()
+        return StoredBlob(key=key, sha256=sha, size_bytes=size, created=created)
 
     def path(self, key: str) -> Path:
         """The file for `key`, refusing anything that would resolve outside the store."""
@@ -75,7 +103,8 @@ class ArtifactStore:
         return candidate
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entries to disk (a rename is durable only once its folder is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

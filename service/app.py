@@ -14,8 +14,11 @@ from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
-from service.errors import install_error_handlers
-from service.routers import datasets, embeddings, encoders, health, inference, runs, schema
+from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
+from service.hygiene import install_hygiene
+from service.observability import install_observability
+from service.routers import datasets, embeddings, encoders, health, inference, keys, runs, schema
+from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
 
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_hygiene(app, settings)
     for router in (
         health.router,
         datasets.router,
@@ -57,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         encoders.router,
         embeddings.router,
         schema.router,
+        keys.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
+    document_errors(app)
+    install_observability(app)
+    install_dashboard(app)
     return app

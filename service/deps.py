@@ -36,7 +36,9 @@ def db_session(state: State) -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+# scope="function": commit when the endpoint returns, before the response goes out. FastAPI's default
+# ("request") runs it after sending, so a client could see 201 for a row not yet committed (or never).
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def principal(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepfeat.errors import DeepfeatError, Unauthorized, json_pointer
+from deepfeat.specs.errors import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,41 @@ def install_error_handlers(app: FastAPI) -> None:
             },
             status_code=500,
         )
+
+
+# Documented on every route, so clients (and schemathesis) know the shape of each failure.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "missing, wrong or revoked key"),
+        (403, "the key's scope is too low"),
+        (404, "no such object in this project"),
+        (409, "conflicts with the object's state"),
+        (413, "request too large"),
+        (422, "invalid request; `loc` points at the field"),
+        (429, "too many requests; see Retry-After"),
+        (500, "a bug; `error_id` is in the server log"),
+    )
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """FastAPI documents its own 422 body (`HTTPValidationError`); ours is `ErrorBody`: say so."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            body_ref = {"$ref": "#/components/schemas/ErrorBody"}
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    response = operation.get("responses", {}).get("422")
+                    if response is not None:
+                        response["content"] = {"application/json": {"schema": body_ref}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,9 +7,17 @@ import signal
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 from kombu.entity import Queue
 
+from deepfeat import logs
 from deepfeat.config import Settings, get_settings
 from workers import embedded_broker
 
@@ -85,3 +93,20 @@ def _preempt_children(**_: object) -> None:
     for child in billiard.process.active_children():
         if child.pid:
             os.kill(child.pid, signal.SIGTERM)
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _json_logs(loglevel: int | str = "INFO", **_: object) -> None:
+    """JSON lines like the gateway's (connecting here stops Celery from installing its own format)."""
+    logs.configure_json_logging(loglevel or "INFO")
+
+
+@task_prerun.connect  # type: ignore[untyped-decorator]
+def _bind_run_id(args: tuple[object, ...] = (), **_: object) -> None:
+    """Every log line of a task carries the run id it was given, to follow one run end to end."""
+    logs.run_id.set(args[0] if args and isinstance(args[0], str) else None)
+
+
+@task_postrun.connect  # type: ignore[untyped-decorator]
+def _unbind_run_id(**_: object) -> None:
+    logs.run_id.set(None)

@@ -10,8 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
+from deepfeat.db.models import Artifact
 from deepfeat.db.repositories.leases import LeaseRepository
+from deepfeat.ids import new_id
 from deepfeat.services.runs import cancel_flag
+from deepfeat.storage import ArtifactStore
 
 CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
 SUMMARY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "val_mae", "d_loss", "g_loss")
@@ -76,6 +79,28 @@ class DbReporter:
             )
             session.commit()
         self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
+
+    def artifact(self, name: str, content: bytes, media_type: str) -> None:
+        """A file the run produced while training (e.g. a GAN's sample grid per epoch)."""
+        blob = ArtifactStore(self.settings.artifacts_dir).put_bytes(content)
+        with self.sessions() as session:
+            leases = LeaseRepository(session)
+            run = leases.get(self.run_id)
+            if run is None or run.attempt != self.attempt:
+                raise LeaseLost(self.run_id)
+            leases.add_artifact(
+                Artifact(
+                    id=new_id("art"),
+                    project_id=run.project_id,
+                    run_id=self.run_id,
+                    name=name,
+                    media_type=media_type,
+                    path=blob.key,
+                    sha256=blob.sha256,
+                    size_bytes=blob.size_bytes,
+                )
+            )
+            session.commit()
 
     def warn(self, message: str, data: dict[str, Any]) -> None:
         with self.sessions() as session:

@@ -60,8 +60,18 @@ class ApiKey(Base):
 
 
 class Dataset(Base):
+    """Immutable once created. `blob_key` is the normalised form: a JSON manifest of `.npy` blobs
+    (`layout="npy"`) or, for rows from before that, one `.npz` (`layout="npz"`). `sha256`/`size_bytes`
+    describe the uploaded bytes (`source_key`); for built-ins, the manifest."""
+
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("project_id", "builtin", name="uq_datasets_project_builtin"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "builtin", name="uq_datasets_project_builtin"),
+        # Two uploads racing for the next version of a name: the second insert fails rather than both
+        # becoming "version 2".
+        UniqueConstraint("project_id", "name", "version", name="uq_datasets_project_name_version"),
+        Index("ix_datasets_project_name", "project_id", "name"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -74,6 +84,12 @@ class Dataset(Base):
     n_rows: Mapped[int] = mapped_column(Integer)
     schema: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Uploading under an existing name makes the next version; earlier versions stay usable.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    layout: Mapped[str] = mapped_column(String(16), default="npy", server_default="npz")
+    source_key: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Set when a dataset that finished runs still point at is deleted: the row stays for them.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Run(Base):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from deepfeat.db.models import ApiKey, Project
 from deepfeat.db.repositories.projects import ProjectRepository
-from deepfeat.errors import Forbidden, Unauthorized
+from deepfeat.db.types import utcnow
+from deepfeat.errors import Forbidden, NotFound, Unauthorized
 from deepfeat.ids import new_id
 
 KEY_PREFIX = "df_"
@@ -56,18 +58,37 @@ def ensure_project(session: Session, name: str = DEFAULT_PROJECT) -> Project:
 
 def create_key(session: Session, project: Project, scope: str, name: str = "", raw: str | None = None) -> str:
     """Store a key for `project` and return the raw secret (the only time it is seen)."""
+    return issue_key(session, project.id, scope, name, raw)[1]
+
+
+def issue_key(
+    session: Session, project_id: str, scope: str, name: str = "", raw: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key row and its raw secret."""
     raw = raw or generate_key()
-    ProjectRepository(session).add_key(
-        ApiKey(
-            id=new_id("key"),
-            project_id=project.id,
-            name=name,
-            prefix=raw[:10],
-            key_hash=hash_key(raw),
-            scope=scope,
-        )
+    key = ApiKey(
+        id=new_id("key"),
+        project_id=project_id,
+        name=name,
+        prefix=raw[:10],
+        key_hash=hash_key(raw),
+        scope=scope,
     )
-    return raw
+    return ProjectRepository(session).add_key(key), raw
+
+
+def list_keys(session: Session, who: Principal) -> Sequence[ApiKey]:
+    return ProjectRepository(session).keys(who.project_id)
+
+
+def revoke_key(session: Session, who: Principal, key_id: str) -> ApiKey:
+    """Revoke a key of the caller's project; effective from the next request."""
+    key = ProjectRepository(session).key(who.project_id, key_id)
+    if key is None:
+        raise NotFound(f"key {key_id!r} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
 
 
 def ensure_bootstrap_key(session: Session, raw: str) -> None:

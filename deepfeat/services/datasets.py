@@ -1,44 +1,169 @@
-"""Datasets: built-ins registered on first use, resolving a run's `dataset` reference, loading arrays."""
+"""Datasets: uploads checked and normalised once, built-ins registered on first use, immutable versions,
+delete with blob collection, and loading arrays (by memory map) for the workers."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deepfeat.data.arrays import ArrayDataset, read_npz, write_npz
+from deepfeat.config import Settings
+from deepfeat.data.arrays import (
+    LAYOUT_NPY,
+    LAYOUT_NPZ,
+    ArrayDataset,
+    manifest_keys,
+    read_manifest,
+    read_normalised,
+    read_npz,
+    write_normalised,
+)
 from deepfeat.data.builtins import load_builtin
+from deepfeat.data.formats import read_dataset
+from deepfeat.data.options import ReadOptions
+from deepfeat.data.preview import preview_rows
 from deepfeat.db.models import Dataset
-from deepfeat.db.repositories.datasets import DatasetRepository
-from deepfeat.errors import NotFound, SpecError
+from deepfeat.db.repositories.datasets import DatasetRepository, referenced_keys
+from deepfeat.db.session import after_commit
+from deepfeat.db.types import utcnow
+from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
-from deepfeat.storage import ArtifactStore
+from deepfeat.specs.datasets import UploadOptions
+from deepfeat.storage import ArtifactStore, StoredBlob
 
 BUILTIN_PREFIX = "builtin:"
+_NAME_VERSION = re.compile(r"^(?P<name>.+)@(?P<version>\d+)$")
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """An upload already streamed into the store's tmp dir (consumed by `create_from_upload`)."""
+
+    path: Path
+    filename: str | None
+    sha256: str
+    size_bytes: int
 
 
 class DatasetService:
-    def __init__(self, session: Session, project_id: str, store: ArtifactStore) -> None:
+    def __init__(
+        self, session: Session, project_id: str, store: ArtifactStore, settings: Settings | None = None
+    ) -> None:
+        self.session = session
         self.repo = DatasetRepository(session, project_id)
         self.store = store
+        self.settings = settings or Settings()
+
+    # -- creating -------------------------------------------------------------------------------
 
     def register_builtin(self, name: str, display_name: str | None = None) -> Dataset:
         existing = self.repo.get_builtin(name)
         if existing is not None:
             return existing
         data = load_builtin(name)
-        blob = self.store.put_file_from(lambda handle: write_npz(data, handle))
-        return self.repo.add(
-            Dataset(
-                id=new_id("ds"),
-                name=display_name or name,
-                builtin=name,
-                format="npz",
-                sha256=blob.sha256,
-                size_bytes=blob.size_bytes,
-                blob_key=blob.key,
-                n_rows=data.n_rows,
-                schema=data.schema,
+        manifest, blobs = write_normalised(data, self.store, has_target=data.schema["target_type"] != "none")
+        self._forget_on_rollback(blobs)
+        display = display_name or name
+        try:
+            dataset = self.repo.add(
+                Dataset(
+                    id=new_id("ds"),
+                    name=display,
+                    builtin=name,
+                    format="builtin",
+                    sha256=manifest.sha256,
+                    size_bytes=sum(b.size_bytes for b in blobs),
+                    blob_key=manifest.key,
+                    layout=LAYOUT_NPY,
+                    n_rows=data.n_rows,
+                    schema=data.schema,
+                    version=self.repo.next_version(display),
+                )
             )
+        except IntegrityError:
+            raise _racing(display) from None
+        return dataset
+
+    def read_options(self, options: UploadOptions) -> ReadOptions:
+        """The client's upload options plus this server's limits."""
+        return ReadOptions(
+            format=options.format,
+            target=options.target,
+            target_type=options.target_type,
+            missing=options.missing,
+            modality=options.modality,
+            image_size=options.image_size,
+            color=options.color,
+            max_categories=self.settings.dataset_max_categories,
+            limits={
+                "max_extracted_bytes": self.settings.upload_max_extracted_bytes,
+                "max_files": self.settings.upload_max_files,
+                "max_pixels": self.settings.image_max_pixels,
+            },
         )
+
+    def create_from_upload(
+        self, upload: UploadedFile, name: str | None, options: ReadOptions
+    ) -> tuple[Dataset, bool]:
+        """Check, normalise and record an upload: (dataset, created). The same bytes read the same way
+        under the same name return the existing dataset; anything refused leaves no blob behind."""
+        display = name or (Path(upload.filename).stem if upload.filename else "") or "dataset"
+        record = options.as_record()
+        same = [d for d in self.repo.same_upload(upload.sha256) if d.schema.get("read_options") == record]
+        latest = self.repo.by_name(display)
+        if latest is not None and latest in same:  # a re-send of what the name already holds
+            upload.path.unlink(missing_ok=True)
+            return latest, False
+        created: list[StoredBlob] = []
+        try:
+            source = self.store.adopt(upload.path)
+            created.append(source)
+            reuse = next((d for d in same if d.layout == LAYOUT_NPY), None)
+            if reuse is not None:  # already parsed under another name: share its arrays
+                manifest_key, schema = reuse.blob_key, {**reuse.schema, "filename": upload.filename}
+            else:
+                data = read_dataset(self.store.path(source.key), upload.filename, options, self.store.tmp_dir)
+                schema = {**data.schema, "read_options": record, "filename": upload.filename}
+                manifest, blobs = write_normalised(
+                    data, self.store, has_target=schema["target_type"] != "none"
+                )
+                created.extend(blobs)
+                manifest_key = manifest.key
+            dataset = self.repo.add(
+                Dataset(
+                    id=new_id("ds"),
+                    name=display,
+                    builtin=None,
+                    format=str(schema.get("format", options.format or "unknown")),
+                    sha256=source.sha256,
+                    size_bytes=source.size_bytes,
+                    blob_key=manifest_key,
+                    layout=LAYOUT_NPY,
+                    source_key=source.key,
+                    n_rows=int(schema["n_rows"]),
+                    schema=schema,
+                    version=self.repo.next_version(display),
+                )
+            )
+        except BaseException as exc:
+            upload.path.unlink(missing_ok=True)
+            # A failed flush leaves this session unusable until rolled back (the request does that):
+            # look at references from a fresh one.
+            with Session(self.session.get_bind()) as fresh:
+                self._remove_unreferenced([b.key for b in created if b.created], session=fresh)
+            if isinstance(exc, IntegrityError):
+                raise _racing(display) from None
+            raise
+        self._forget_on_rollback(created)
+        return dataset, True
+
+    # -- reading --------------------------------------------------------------------------------
 
     def get(self, dataset_id: str) -> Dataset:
         dataset = self.repo.get(dataset_id)
@@ -46,15 +171,104 @@ class DatasetService:
             raise NotFound(f"dataset {dataset_id!r} not found")
         return dataset
 
+    def page(self, after: str | None, limit: int, name: str | None = None) -> Sequence[Dataset]:
+        return self.repo.page(after, min(limit, self.settings.page_size_max), name)
+
     def resolve(self, reference: str) -> Dataset:
-        """A run spec's `dataset`: `builtin:<name>` or a dataset id, as a 422 at `/dataset` if unknown."""
+        """A run spec's `dataset`: `builtin:<name>`, a dataset id, `name` (latest) or `name@version`;
+        a 422 at `/dataset` if unknown."""
         try:
             if reference.startswith(BUILTIN_PREFIX):
                 return self.register_builtin(reference.removeprefix(BUILTIN_PREFIX))
-            return self.get(reference)
+            found = self.repo.get(reference)
+            if found is None:
+                match = _NAME_VERSION.match(reference)
+                found = (
+                    self.repo.by_name(match["name"], int(match["version"]))
+                    if match
+                    else self.repo.by_name(reference)
+                )
+            if found is None:
+                raise NotFound(f"dataset {reference!r} not found (an id, a name or name@version)")
+            return found
         except NotFound as exc:
             raise SpecError("/dataset", exc.detail) from None
 
+    def preview(self, dataset_id: str, limit: int) -> dict[str, Any]:
+        dataset = self.get(dataset_id)
+        data = load_arrays(dataset, self.store)
+        return {
+            "id": dataset.id,
+            "modality": dataset.schema.get("modality"),
+            "n_rows": dataset.n_rows,
+            "rows": preview_rows(data, limit),
+        }
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    def delete(self, dataset_id: str) -> None:
+        """Delete a dataset (409 while a queued or running run uses it). Finished runs keep the row
+        (marked deleted, hidden everywhere) for their record; blobs no one else uses go after commit."""
+        dataset = self.get(dataset_id)
+        active = self.repo.active_runs(dataset_id)
+        if active:
+            raise Conflict(
+                f"dataset {dataset_id} is used by {len(active)} queued or running run(s): "
+                f"{', '.join(active[:5])}; cancel them or wait",
+                runs=active,
+            )
+        keys = [dataset.blob_key, *([dataset.source_key] if dataset.source_key else [])]
+        if dataset.layout == LAYOUT_NPY and self.store.has(dataset.blob_key):
+            keys.extend(manifest_keys(read_manifest(self.store, dataset.blob_key)))
+        if self.repo.has_runs(dataset_id):
+            dataset.deleted_at = utcnow()
+            dataset.builtin = None  # a built-in can be registered again
+        else:
+            self.repo.delete(dataset)
+        after_commit(self.session, lambda: self._remove_unreferenced(keys, except_id=dataset_id))
+
+    def _remove_unreferenced(
+        self, keys: list[str], except_id: str = "", session: Session | None = None
+    ) -> None:
+        """Remove blobs among `keys` that no live dataset (of any project) or artifact refers to."""
+        if not keys:
+            return
+        referenced, manifests = referenced_keys(session or self.session, except_id)
+        for key in manifests:  # array blobs are named only inside manifests
+            if self.store.has(key):
+                referenced.update(manifest_keys(read_manifest(self.store, key)))
+        for key in set(keys) - referenced:
+            self.store.delete(key)
+
+    def _forget_on_rollback(self, blobs: list[StoredBlob]) -> None:
+        """If the request's transaction rolls back after all, the blobs it newly stored go too."""
+        new_keys = [b.key for b in blobs if b.created]
+        if not new_keys:
+            return
+
+        armed = [True]  # disarmed once committed; the session (one request) ends soon after anyway
+
+        def on_rollback(_: Session) -> None:
+            if not armed[0]:
+                return
+            armed[0] = False
+            # The rolled-back session cannot run SQL inside this hook: look with a fresh one.
+            with Session(self.session.get_bind()) as fresh:
+                self._remove_unreferenced(new_keys, session=fresh)
+
+        def disarm() -> None:
+            armed[0] = False
+
+        event.listen(self.session, "after_rollback", on_rollback)
+        after_commit(self.session, disarm)
+
+
+def _racing(name: str) -> Conflict:
+    return Conflict(f"another request created dataset {name!r} at the same moment; send this one again")
+
 
 def load_arrays(dataset: Dataset, store: ArtifactStore) -> ArrayDataset:
-    return read_npz(store.path(dataset.blob_key), dataset.schema)
+    """The dataset's arrays: memory-mapped `.npy` blobs (or, for old rows, the `.npz` read whole)."""
+    if dataset.layout == LAYOUT_NPZ:
+        return read_npz(store.path(dataset.blob_key), dataset.schema)
+    return read_normalised(store, dataset.blob_key, dataset.schema)

@@ -23,7 +23,8 @@ class EncoderOut(ResponseModel):
     dim: int
     input: str | list[int]
     preprocessing: str
-    source: dict[str, Any]
+    source: str = Field(description="the pip requirement that ships the weights, or `run:<run id>`")
+    run_id: str | None
     licence: str | None
     sha256: str | None = Field(description="of the weights file (checked at load)")
     layer: str | None

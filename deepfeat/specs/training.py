@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from deepfeat.specs.base import SpecModel
 
@@ -59,6 +59,12 @@ class TrainingSpec(SpecModel):
     grad_clip_norm: float | None = Field(default=None, gt=0)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    test_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="held out from training and early stopping; scored once at the end",
+    )
     device: Literal["cpu", "gpu", "auto"] = "cpu"
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         default="fp32", description="autocast precision; `auto` picks bf16/fp16 where the hardware has it"
@@ -67,3 +73,11 @@ class TrainingSpec(SpecModel):
         default=True,
         description="per-layer gradient/weight/update norms and dead/saturated units, once per epoch",
     )
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> TrainingSpec:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                "val_fraction + test_fraction must stay below 1 (something must be left to train on)"
+            )
+        return self

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from deepfeat.storage import fsync_path
+
 # `epoch-000003-1a2b3c4d`: a redone epoch gets a new folder, so the old one stays until the new is whole.
 _NAME = re.compile(r"^epoch-\d{6}-[0-9a-f]{8}$")
 
@@ -45,10 +47,10 @@ class CheckpointDir:
             save_file({k: v.detach().contiguous().cpu() for k, v in model.items()}, tmp / "model.safetensors")
             torch.save(state, tmp / "state.pt")
             for name in ("model.safetensors", "state.pt"):
-                _fsync(tmp / name)
+                fsync_path(tmp / name)
             final = self.root / f"epoch-{epoch:06d}-{secrets.token_hex(4)}"
             os.replace(tmp, final)
-            _fsync(self.root)
+            fsync_path(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -81,11 +83,3 @@ class CheckpointDir:
             shutil.rmtree(path, ignore_errors=True)
         for stale in self.root.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

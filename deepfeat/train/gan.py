@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.training import TrainingSpec
 from deepfeat.train.checkpoint import CheckpointDir
+from deepfeat.train.images import grid_png
 from deepfeat.train.loop import FitResult, Reporter
 from deepfeat.train.optim import build_optimizer
 from deepfeat.train.setup import GAN_METRICS
@@ -88,6 +89,13 @@ def fit_gan(
         if not all(math.isfinite(v) for v in metrics.values()):
             raise FloatingPointError(f"GAN losses diverged at epoch {epoch}: {metrics}")
         reporter.epoch_end(epoch, step, metrics)
+        if len(model.input_shape) == 3 and model.input_shape[0] in (1, 3):  # images: show what G makes
+            model.eval()
+            with torch.no_grad():
+                grid = grid_png(
+                    model.generate(64, torch.Generator().manual_seed(0))
+                )  # same noise every epoch
+            reporter.artifact(f"samples/epoch-{epoch:04d}.png", grid, "image/png")
         result.epochs_run, result.best = epoch, metrics
         if checkpoints is not None:
             state = {

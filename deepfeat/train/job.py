@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.device import place_data, placement
 from deepfeat.train.gan import fit_gan
-from deepfeat.train.loop import FitResult, Reporter, Tensors, fit
+from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
 from deepfeat.train.objectives import reconstruction_errors
 from deepfeat.train.setup import setup_run
 from deepfeat.train.splits import split_indices
@@ -44,8 +46,9 @@ def train(
     torch.manual_seed(spec.training.seed)
     setup = setup_run(spec, data.schema, settings)
     task = spec.task
+    training = spec.training
     split = split_indices(
-        data.y, spec.training.val_fraction, spec.training.seed, stratify=task == "classification"
+        data.y, training.val_fraction, training.seed, task == "classification", training.test_fraction
     )
     encode = getattr(setup.model, "encode_inputs", None)  # text encoders: strings → token ids
     if encode is not None:
@@ -75,13 +78,24 @@ def train(
         result = fit(model, setup.objective, train_part, val, spec.training, reporter, checkpoints, place)
         if task == "autoencoder" and result.stopped != "cancelled":
             extras["anomaly"] = calibrate_anomaly(model, val)
+        if len(split.test) and result.stopped != "cancelled":
+            # Held out from every choice made while training (early stopping, schedules): the honest score.
+            test_idx = torch.from_numpy(split.test)
+            test = evaluate(
+                model, setup.objective, Tensors(x[test_idx], y[test_idx]), spec.training.batch_size, place
+            )
+            result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     receipt = {
+        "spec_sha256": hashlib.sha256(
+            json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest(),
         "seed": spec.training.seed,
         "split_sha256": split.digest(),
         "n_train": len(split.train),
         "n_val": len(split.val),
+        "n_test": len(split.test),
         "params": setup.report.params,
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,
@@ -92,7 +106,11 @@ def train(
             "torch": torch.__version__,
             "deepfeat": deepfeat.__version__,
         },
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "deterministic": {
+            "algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "seeded": True,  # split, init, batch order and dropout all derive from `seed`
+        },
     }
     return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras)
 

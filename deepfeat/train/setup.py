@@ -81,6 +81,11 @@ def setup_run(spec: RunSpec, schema: dict[str, Any], settings: Settings) -> Setu
             "/model/type", f"task {spec.task} trains model types {allowed}, not {spec.model.type}"
         )
     objective = objective_for(spec, schema)
+    # Strings are not a tensor: only an encoder-backed model (`transfer`, when it exists) reads text.
+    if schema.get("modality") == "text" and str(spec.model.type) != "transfer":
+        raise SpecError(
+            "/model/type", "a text dataset trains through a text encoder: use model type `transfer`"
+        )
     input_shape = [int(d) for d in schema["input_shape"]]
     model = create_model(spec.model, input_shape, objective.output_dim)
     report = inspect_model(model, input_shape, spec.training.batch_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from deepfeat.encoders.batcher import QueueFull
@@ -17,12 +17,12 @@ from deepfeat.specs.encoders import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from service.routers.encoders import FastReader, FastState, Runtime, busy, limit_payload, prepare, resolve
+from service.routers.encoders import FastReader, FastState, Runtime, busy, prepare, resolve
 
 router = APIRouter(tags=["embeddings"])
 
 
-@router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse, dependencies=[Depends(limit_payload)])
+@router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse)
 async def create_embeddings(
     body: OpenAIEmbeddingRequest, who: FastReader, state: FastState, runtime: Runtime
 ) -> OpenAIEmbeddingResponse | JSONResponse:

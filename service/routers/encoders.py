@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.runtime import EncoderRuntime
-from deepfeat.errors import PayloadTooLarge
 from deepfeat.services.auth import Principal, authenticate, hash_key
 from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for, pretrained
 from deepfeat.specs.encoders import (
@@ -70,14 +69,6 @@ async def cached_reader(
 
 FastState = Annotated[AppState, Depends(fast_state)]
 FastReader = Annotated[Principal, Depends(cached_reader)]
-
-
-async def limit_payload(request: Request) -> None:
-    """413 on a declared body over the limit, before anything else looks at it."""
-    limit = request.app.state.deepfeat.settings.embed_max_payload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {int(declared):,} bytes is over the limit of {limit:,}")
 
 
 Runtime = Annotated[EncoderRuntime, Depends(encoder_runtime)]
@@ -142,7 +133,6 @@ def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, st
 @router.post(
     "/{name}/embed",
     response_model=EmbedResponse,
-    dependencies=[Depends(limit_payload)],
     responses={413: {"description": "too many inputs or too large"}, 429: {"description": "queue full"}},
 )
 async def embed(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from deepfeat.errors import NotFound
 from deepfeat.services.runs import RunService
 from deepfeat.specs.runs import EventOut, MetricOut, RunOut, RunPage, RunSpec, RunStatus, ValidationReport
 from service.deps import DbSession, Reader, State, Writer
+from service.streaming import event_stream_response, resume_point, wants_event_stream
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -69,7 +70,11 @@ def get_metrics(
     return [MetricOut.model_validate(r) for r in rows]
 
 
-@router.get("/{run_id}/events", response_model=list[EventOut])
+@router.get(
+    "/{run_id}/events",
+    response_model=list[EventOut],
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 def get_events(
     run_id: str,
     who: Reader,
@@ -77,9 +82,18 @@ def get_events(
     state: State,
     after: Annotated[int | None, Query(ge=0)] = None,
     limit: Limit = 100,
-) -> list[EventOut]:
+    accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> list[EventOut] | Response:
+    """The event log, paged by `after` (an event id); with `Accept: text/event-stream`, a live SSE stream
+    that resumes from `Last-Event-ID` and ends when the run is terminal."""
     service = _service(session, who.project_id, state)
     service.get(run_id)
+    if wants_event_stream(accept):
+        session.close()  # the stream polls with short sessions of its own; hold no connection meanwhile
+        return event_stream_response(
+            state.sessions, who.project_id, run_id, resume_point(last_event_id, after)
+        )
     return [EventOut.model_validate(e) for e in service.repo.events(run_id, after, limit)]
 
 
@@ -99,7 +113,7 @@ def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -
     ]
 
 
-@router.get("/{run_id}/artifacts/{name}", response_class=FileResponse)
+@router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> FileResponse:
     service = _service(session, who.project_id, state)
     service.get(run_id)

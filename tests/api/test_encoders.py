@@ -40,7 +40,7 @@ def test_catalogue_lists_pretrained_encoders_with_provenance(
     for entry in (minilm, effnet):
         assert len(entry["sha256"]) == 64
         assert entry["licence"].startswith("Apache-2.0")
-        assert "==" in entry["source"]["package"]
+        assert "==" in entry["source"]
         assert entry["preprocessing"]
     page = client.get("/v1/encoders?limit=1", headers=admin_headers).json()
     assert len(page["data"]) == 1
@@ -99,6 +99,7 @@ def test_registered_digits_encoder_serves_label_bearing_neighbours(
     assert registered["digits@1"]["aliases"] == ["prod"]
     assert registered["digits@2"]["aliases"] == ["latest"]
     assert registered["digits@1"]["input"] == [1, 8, 8]
+    assert (registered["digits@1"]["source"], registered["digits@1"]["run_id"]) == (f"run:{run_id}", run_id)
 
     # bad inputs: each a clear 4xx naming what is wrong
     def embed(ref: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -186,7 +187,7 @@ def test_pretrained_text_and_image_over_http(client: TestClient, admin_headers: 
     assert status("minilm-l6", {"inputs": ["x"] * 1025})[0] == 413
     huge = client.post(
         "/v1/encoders/minilm-l6/embed",
-        content=b'{"inputs": ["' + b"a" * (33 * 2**20) + b'"]}',
+        content=b'{"inputs": ["' + b"a" * (17 * 2**20) + b'"]}',
         headers={**admin_headers, "content-type": "application/json"},
     )
     assert huge.status_code == 413

@@ -146,6 +146,11 @@ def test_gan_samples_are_shaped_like_the_data_and_seeded(
     again = client.post(f"/v1/runs/{run_id}/samples", json={"n": 5, "seed": 3}, headers=admin_headers).json()
     assert again["samples"] == body["samples"]
     assert client.post(f"/v1/runs/{run_id}/samples", json={"n": 0}, headers=admin_headers).status_code == 422
+    names = [a["name"] for a in client.get(f"/v1/runs/{run_id}/artifacts", headers=admin_headers).json()]
+    assert {"samples/epoch-0001.png", "samples/epoch-0002.png"} <= set(names)
+    grid = client.get(f"/v1/runs/{run_id}/artifacts/samples/epoch-0002.png", headers=admin_headers)
+    assert grid.headers["content-type"] == "image/png"
+    assert grid.content.startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("path", ["predict", "score", "samples"])

@@ -56,7 +56,7 @@ def test_unknown_run_is_404(client: TestClient, admin_headers: dict[str, str]) -
         ({"dataset": "ds_missing"}, "/dataset", "not found"),
         ({"task": "regression"}, "/task", "numeric target"),
         (
-            {"training": {"early_stopping": {"metric": "val_f1"}}},
+            {"training": {"early_stopping": {"metric": "val_auc"}}},
             "/training/early_stopping/metric",
             "val_loss",
         ),

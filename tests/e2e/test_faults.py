@@ -14,6 +14,7 @@ import pytest
 from deepfeat.config import Settings
 from deepfeat.devstack import DevStack
 from tests.conftest import ADMIN_KEY, REDIS_URL
+from tests.e2e.conftest import running_stack
 from tests.e2e.test_slice import wait_for
 from workers.enqueue import Enqueuer
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 # Short leases and a busy reaper so a lost worker is noticed in seconds, not minutes.
 FAST_RECOVERY = {
-    "DEEPFEAT_LEASE_SECONDS": "3",
+    "DEEPFEAT_LEASE_SECONDS": "5",
     "DEEPFEAT_HEARTBEAT_SECONDS": "0.5",
     "DEEPFEAT_REAPER_INTERVAL_S": "0.5",
     "DEEPFEAT_REQUEUE_QUEUED_AFTER_S": "2",
@@ -37,13 +38,7 @@ SLOW: dict[str, Any] = {
 
 @pytest.fixture(params=["embedded", "postgres+redis"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
-    database_url = broker_url = None
-    if request.param == "postgres+redis":
-        if not REDIS_URL:
-            pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
-        database_url, broker_url = request.getfixturevalue("pg_database"), REDIS_URL
-    with DevStack(tmp_path / "var", ADMIN_KEY, database_url, broker_url, extra_env=FAST_RECOVERY) as running:
-        yield running
+    yield from running_stack(request, tmp_path, FAST_RECOVERY)
 
 
 def wait_until(api: httpx.Client, run_id: str, predicate: Any, timeout_s: float = 60) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,14 @@ class ProjectRepository:
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         return self.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+
+    def keys(self, project_id: str) -> Sequence[ApiKey]:
+        return self.session.scalars(
+            select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at, ApiKey.id)
+        ).all()
+
+    def key(self, project_id: str, key_id: str) -> ApiKey | None:
+        return self.session.scalar(select(ApiKey).where(ApiKey.project_id == project_id, ApiKey.id == key_id))
 
     def add_key(self, key: ApiKey) -> ApiKey:
         self.session.add(key)

@@ -16,6 +16,7 @@ class Recorder:
     def __init__(self, stop_after_checks: int | None = None) -> None:
         self.epochs: list[dict[str, float]] = []
         self.warnings: list[str] = []
+        self.artifacts: dict[str, bytes] = {}
         self.checks = 0
         self.stop_after_checks = stop_after_checks
 
@@ -24,6 +25,9 @@ class Recorder:
 
     def warn(self, message: str, data: dict[str, Any]) -> None:
         self.warnings.append(message)
+
+    def artifact(self, name: str, content: bytes, media_type: str) -> None:
+        self.artifacts[name] = content
 
     def should_stop(self) -> bool:
         self.checks += 1
@@ -119,3 +123,28 @@ def test_each_scheduler_changes_the_learning_rate(scheduler: str) -> None:
     )
     rates = [e["lr"] for e in recorder.epochs]
     assert len(set(rates)) > 1, rates
+
+
+def test_a_gan_on_images_leaves_a_sample_grid_per_epoch() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    recorder = Recorder()
+    gan = RunSpec.model_validate(
+        {"dataset": "builtin:digits", "task": "gan", "model": {"type": "gan"}, "training": {"epochs": 2}}
+    )
+    train(gan, load_builtin("digits"), recorder, Settings())
+    assert sorted(recorder.artifacts) == ["samples/epoch-0001.png", "samples/epoch-0002.png"]
+    image = Image.open(BytesIO(recorder.artifacts["samples/epoch-0002.png"]))
+    assert image.size == (4 * (8 * 9 + 1), 4 * (8 * 9 + 1))  # 8×8 grid of 8×8 samples, 1-px gaps, ×4
+
+
+def test_the_example_cnn_reaches_97_percent_on_held_out_test_digits() -> None:
+    import json
+    from pathlib import Path
+
+    document = json.loads((Path(__file__).parents[3] / "examples" / "cnn-digits.json").read_text())
+    outcome = train(RunSpec.model_validate(document), load_builtin("digits"), Recorder(), Settings())
+    assert abs(outcome.receipt["n_test"] - 1797 * 0.15) < 10  # stratified per class, so about 15 %
+    assert outcome.result.best["test_accuracy"] >= 0.97

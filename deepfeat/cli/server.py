@@ -1,4 +1,4 @@
-"""The `deepfeat` command: run the service (`up`, `api`, `worker`, `migrate`)."""
+"""Running the service: `deepfeat up`, `api`, `worker`, `migrate` (registered on the root app)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from deepfeat.config import Settings, get_settings
-from deepfeat.db import migrate as migrations
 from deepfeat.processes import (
     Supervisor,
     admin_key,
@@ -20,9 +19,6 @@ from deepfeat.processes import (
     worker_command,
 )
 
-app = typer.Typer(
-    help="deepfeat: train networks from a spec and serve what they learned.", no_args_is_help=True
-)
 console = Console(stderr=True)
 
 Host = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps the API local.")]
@@ -36,15 +32,15 @@ def _settings(data_dir: Path | None) -> Settings:
     return get_settings()
 
 
-@app.command()
 def migrate(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Upgrade the database schema to this version of deepfeat."""
+    from deepfeat.db import migrate as migrations  # alembic: only for the commands that need it
+
     settings = _settings(data_dir)
     migrations.upgrade(settings.resolved_database_url)
     console.print(f"[green]database at {migrations.head_revision()}[/green]")
 
 
-@app.command()
 def up(
     host: Host = "127.0.0.1",
     port: Port = 8000,
@@ -53,6 +49,8 @@ def up(
     ] = None,
 ) -> None:
     """Migrate, then run the API and one worker until Ctrl-C."""
+    from deepfeat.db import migrate as migrations  # alembic: only for the commands that need it
+
     settings = _settings(data_dir)
     migrations.upgrade(settings.resolved_database_url)
     key = admin_key(settings)
@@ -74,14 +72,12 @@ def up(
     raise typer.Exit(supervisor.run())
 
 
-@app.command()
 def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out."""
     argv = api_command(host, port)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with uvicorn; argv is ours
 
 
-@app.command()
 def worker(
     queues: Annotated[
         str | None, typer.Option(help="Comma-separated queues; default cpu (+gpu with CUDA).")
@@ -101,7 +97,3 @@ def _redact(url: str) -> str:
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-
-
-if __name__ == "__main__":
-    app()

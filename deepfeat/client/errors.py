@@ -1,0 +1,65 @@
+"""What the client raises: one base class, each with a message that is one line meant for a person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from deepfeat.specs.runs import RunOut
+
+
+class ClientError(Exception):
+    """Anything the client could not do; the message is one line meant for a person."""
+
+
+class ServerUnreachable(ClientError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach {url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+class DeepfeatAPIError(ClientError):
+    """The server answered with an error: its HTTP status and the `{error, detail, loc}` body."""
+
+    def __init__(
+        self, status: int, error: str, detail: str, loc: str | None = None, body: Any = None
+    ) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status, self.error, self.detail, self.loc, self.body = status, error, detail, loc, body
+
+
+class SpecFileError(ClientError):
+    """A spec file that cannot be read or parsed (before anything reaches the server)."""
+
+
+class WaitTimeout(ClientError, TimeoutError):
+    def __init__(self, run: RunOut, timeout: float) -> None:
+        super().__init__(f"run {run.id} is still {run.status} after {timeout:g}s")
+        self.run = run
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    if not response.is_error:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        if not isinstance(detail, str):  # a plain FastAPI/Starlette answer, not ours
+            detail = json.dumps(detail)
+        loc = body.get("loc")
+        raise DeepfeatAPIError(response.status_code, str(body.get("error", "error")), detail, loc, body)
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+    raise DeepfeatAPIError(response.status_code, "http_error", text, None, body)
+
+
+def reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower():
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages, a signed session cookie, small static JS and CSS."""

@@ -1,0 +1,107 @@
+"""What the templates show, computed in Python: formatting, metric series, the learning-health panel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from deepfeat.db.models import RunMetric
+from deepfeat.specs.runs import TERMINAL_STATUSES
+
+BEST_KEYS = ("val_accuracy", "val_mae", "val_loss", "accuracy", "loss")
+LOSS_KEYS = ("loss", "val_loss")
+SYSTEM_KEYS = ("lr", "epoch_time", "samples_per_s")
+# Diagnostics the training loop may record per layer (`grad_norm/<layer>`); shown when present.
+HEALTH_PREFIXES = {
+    "grad_norm/": "Gradient norm per layer",
+    "update_ratio/": "Update / weight ratio per layer",
+    "weight_norm/": "Weight norm per layer",
+    "dead_relu/": "Dead-unit fraction per layer",
+    "saturated/": "Saturated-unit fraction per layer",
+}
+
+
+def fmt_duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "–"
+    s = round(float(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "–"
+
+
+def fmt_bytes(size: int) -> str:
+    step = 1024.0
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < step:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= step
+    return f"{value:.1f} TiB"
+
+
+def best_metric(best: dict[str, Any]) -> tuple[str, float] | None:
+    for key in BEST_KEYS:
+        if isinstance(best.get(key), int | float):
+            return key, float(best[key])
+    return None
+
+
+def progress_view(status: str, progress: dict[str, Any]) -> dict[str, Any]:
+    """Epoch, total, percentage and ETA for the progress bar."""
+    epoch = int(progress.get("epoch") or 0)
+    total = int(progress.get("total_epochs") or 0)
+    done = status == "succeeded"
+    percent = 100 if done else (round(100 * epoch / total) if total else 0)
+    eta = None if status in TERMINAL_STATUSES else progress.get("eta_seconds")
+    return {"epoch": epoch, "total": total, "percent": percent, "eta": fmt_duration(eta) if eta else None}
+
+
+def series(metrics: Iterable[RunMetric]) -> dict[str, list[list[float]]]:
+    """`{key: [[epoch, value], ...]}` in epoch order: what the charts draw."""
+    out: dict[str, list[list[float]]] = {}
+    for m in sorted(metrics, key=lambda m: (m.step, m.key)):
+        out.setdefault(m.key, []).append([m.epoch, m.value])
+    return out
+
+
+def chart_groups(keys: Sequence[str]) -> dict[str, list[str]]:
+    """Which keys share a chart: losses, other quality metrics, the learning rate."""
+    quality = [
+        k for k in keys if k not in LOSS_KEYS and k not in SYSTEM_KEYS and "/" not in k and k != "epoch"
+    ]
+    return {"loss": [k for k in LOSS_KEYS if k in keys], "metrics": sorted(quality), "lr": ["lr"]}
+
+
+def health_panels(keys: Iterable[str]) -> list[dict[str, Any]]:
+    """One panel per diagnostic prefix present, each listing its layers."""
+    panels = []
+    present = sorted(set(keys))
+    for prefix, title in HEALTH_PREFIXES.items():
+        layers = [k for k in present if k.startswith(prefix)]
+        if layers:
+            panels.append({"prefix": prefix, "title": title, "keys": layers})
+    return panels
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside <script type="application/json"> (no `</script>` can close it early)."""
+    return json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e")

@@ -1,0 +1,316 @@
+"""The dashboard's pages (`/`, `/runs/{id}`, `/compare`, ...): server-rendered, signed in by cookie.
+
+Pages reuse the services and repositories of the JSON API with the project of the signed-in key, so a
+browser sees exactly what that key would see through `/v1`. Every form that changes state is a POST
+carrying the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
+from deepfeat.services.auth import authenticate
+from deepfeat.services.datasets import DatasetService
+from deepfeat.services.runs import RunService
+from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
+from service.dashboard import views
+from service.dashboard.session import Sessions, Viewer, load_secret
+from service.deps import DbSession, State
+from service.streaming import event_stream_response, resume_point
+
+HERE = Path(__file__).resolve().parent.parent / "dashboard"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(
+    duration=views.fmt_duration, value=views.fmt_value, time=views.fmt_time, bytes=views.fmt_bytes
+)
+templates.env.globals.update(STATUSES=RunStatus.__args__, TERMINAL=TERMINAL_STATUSES)  # type: ignore[attr-defined]
+router = APIRouter(include_in_schema=False)
+PAGE = 50
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def cookie_sessions(request: Request, state: State) -> Sessions:
+    sessions: Sessions | None = getattr(request.app.state, "dashboard_sessions", None)
+    if sessions is None:
+        sessions = request.app.state.dashboard_sessions = Sessions(load_secret(state.settings.data_dir))
+    return sessions
+
+
+Cookies = Annotated[Sessions, Depends(cookie_sessions)]
+
+
+def viewer(request: Request, state: State, cookies: Cookies) -> Viewer:
+    # A short session of its own: the SSE route must not hold a request session across its stream.
+    with state.sessions() as session:
+        seen = cookies.viewer(request, session)
+    if seen is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target)
+    return seen
+
+
+Who = Annotated[Viewer, Depends(viewer)]
+
+
+def checked(who: Who, csrf: Annotated[str, Form()] = "") -> Viewer:
+    """The viewer of a state-changing form, refused unless it carries this session's CSRF token."""
+    if not hmac.compare_digest(who.csrf, csrf):
+        raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+    return who
+
+
+Poster = Annotated[Viewer, Depends(checked)]
+
+
+# Pages load only our own files; nothing may frame them (the cancel button) or post them elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}  # (nosniff is added to every response by service/hygiene.py)
+
+
+def render(
+    request: Request, name: str, who: Viewer | None, status_code: int = 200, **context: Any
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"who": who, "nav": name.removesuffix(".html"), **context},
+        status_code=status_code,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: `//host` and `/\\host` would leave it (an open redirect)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request, cookies: Cookies, next: str = "/") -> Response:
+    return _signin_page(request, cookies, _safe_next(next), None)
+
+
+def _signin_page(request: Request, cookies: Cookies, target: str, error: str | None) -> Response:
+    return cookies.start_signin(
+        lambda token: render(
+            request, "signin.html", None, 401 if error else 200, next=target, error=error, csrf=token
+        ),
+        _secure(request),
+    )
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    session: DbSession,
+    cookies: Cookies,
+    key: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    target = _safe_next(next)
+    if not cookies.signin_ok(request, csrf):
+        return _signin_page(request, cookies, target, "The form expired; please sign in again.")
+    try:
+        principal = authenticate(session, key.strip())
+    except Unauthorized:
+        return _signin_page(request, cookies, target, "That key is not valid.")
+    response = RedirectResponse(target, status_code=303)
+    cookies.sign_in(response, principal, _secure(request))
+    return response
+
+
+@router.post("/signout")
+def signout(_: Poster) -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    Sessions.sign_out(response)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    who: Who,
+    session: DbSession,
+    state: State,
+    status: RunStatus | None = None,
+    after: str | None = None,
+) -> Response:
+    service = RunService(session, who.project_id, state.settings, state.store)
+    rows = service.page(status, after, PAGE)
+    positions = DashboardRepository(session).queue_positions(rows)
+    runs = [
+        {
+            "run": r,
+            "progress": views.progress_view(r.status, r.progress),
+            "best": views.best_metric(r.best_metrics),
+            "queue_position": positions.get(r.id),
+        }
+        for r in rows
+    ]
+    next_after = rows[-1].id if len(rows) == PAGE else None
+    return render(request, "runs.html", who, runs=runs, status=status, next_after=next_after)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: str, who: Who, session: DbSession, state: State) -> Response:
+    service = RunService(session, who.project_id, state.settings, state.store)
+    try:
+        run = service.get(run_id)
+    except NotFound:
+        return render(request, "missing.html", who, 404, what=f"run {run_id}")
+    metrics = views.series(service.repo.metrics(run_id, None))
+    events = list(service.repo.events(run_id, None, 1000))
+    artifacts = list(service.repo.artifacts(run_id))
+    receipt = next((a for a in artifacts if a.name == "receipt.json"), None)
+    receipt_text = None
+    if receipt is not None and receipt.size_bytes < 256 * 1024:
+        receipt_text = state.store.path(receipt.path).read_text(errors="replace")
+    position = DashboardRepository(session).queue_positions([run]).get(run.id)
+    return render(
+        request,
+        "run.html",
+        who,
+        run=run,
+        progress=views.progress_view(run.status, run.progress),
+        best=views.best_metric(run.best_metrics),
+        queue_position=position,
+        groups=views.chart_groups(list(metrics)),
+        health=views.health_panels(metrics),
+        latest={k: v[-1][1] for k, v in metrics.items() if v},
+        events=events,
+        artifacts=artifacts,
+        images=[a for a in artifacts if a.media_type.startswith("image/")][-12:],
+        receipt_text=receipt_text,
+        spec_text=views.pretty_json(run.spec),
+        best_text=views.pretty_json(run.best_metrics) if run.best_metrics else None,
+        data=views.script_json(
+            {
+                "run_id": run.id,
+                "metrics": metrics,
+                "last_event_id": events[-1].id if events else None,
+                "terminal": run.status in TERMINAL_STATUSES,
+            }
+        ),
+    )
+
+
+@router.get("/runs/{run_id}/events")
+def run_events(
+    run_id: str,
+    request: Request,
+    who: Who,
+    state: State,
+    after: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """The run page's live feed: the same stream as `/v1/runs/{id}/events`, signed in by cookie."""
+    with state.sessions() as session:
+        RunService(session, who.project_id, state.settings, state.store).get(run_id)
+    start = resume_point(request.headers.get("last-event-id"), after)
+    return event_stream_response(state.sessions, who.project_id, run_id, start)
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel(run_id: str, who: Poster, session: DbSession, state: State) -> Response:
+    who.principal.require("write")
+    with contextlib.suppress(Conflict):  # already finished: the page shows how
+        RunService(session, who.project_id, state.settings, state.store).cancel(run_id)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.get("/runs/{run_id}/artifacts/{name:path}")
+def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State) -> Response:
+    service = RunService(session, who.project_id, state.settings, state.store)
+    service.get(run_id)
+    for a in service.repo.artifacts(run_id):
+        if a.name == name:
+            return FileResponse(state.store.path(a.path), media_type=a.media_type, filename=a.name)
+    raise NotFound(f"run {run_id} has no artifact {name!r}")
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare(
+    request: Request,
+    who: Who,
+    session: DbSession,
+    state: State,
+    run: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults per request
+    key: str = "val_loss",
+) -> Response:
+    service = RunService(session, who.project_id, state.settings, state.store)
+    recent = service.page(None, None, PAGE)
+    chosen = []
+    for run_id in run[:12]:
+        found = service.repo.get(run_id)
+        if found is not None:
+            metrics = views.series(service.repo.metrics(run_id, None))
+            chosen.append({"id": found.id, "name": found.name, "metrics": metrics})
+    keys = sorted({k for c in chosen for k in c["metrics"]}) or ["loss", "val_loss"]
+    return render(
+        request,
+        "compare.html",
+        who,
+        recent=recent,
+        chosen=chosen,
+        selected={c["id"] for c in chosen},
+        key=key,
+        keys=keys,
+        data=views.script_json({"key": key, "runs": chosen}),
+    )
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets(request: Request, who: Who, session: DbSession, state: State) -> Response:
+    rows = DatasetService(session, who.project_id, state.store).repo.page(None, 200)
+    return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
+
+
+@router.get("/encoders", response_class=HTMLResponse)
+def encoders(request: Request, who: Who, session: DbSession) -> Response:
+    rows = DashboardRepository(session).encoders(who.project_id)
+    return render(request, "encoders.html", who, encoders=rows)
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers(request: Request, who: Who, session: DbSession) -> Response:
+    repo = DashboardRepository(session)
+    return render(
+        request,
+        "workers.html",
+        who,
+        workers=repo.live_workers(who.project_id),
+        depth=repo.queue_depth(),
+        counts=repo.status_counts(),
+    )
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Pages, their static files, and the redirect to sign-in for a browser without a session."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(SignInRequired)
+    async def _to_signin(_: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/signin?next={quote(exc.next_url)}", status_code=303)

@@ -1,0 +1,87 @@
+"""The dashboard's read models on both databases: counts, queue places, workers seen through leases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from deepfeat.db.migrate import upgrade
+from deepfeat.db.models import Dataset, Project, Run
+from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.db.types import utcnow
+
+
+def run(run_id: str, project: str, status: str, device: str = "cpu", owner: str | None = None) -> Run:
+    live = status in ("running", "cancelling")
+    return Run(
+        id=run_id,
+        project_id=project,
+        name=run_id,
+        dataset_id="ds_1",
+        dataset_sha256="0" * 64,
+        task="classification",
+        spec={},
+        device=device,
+        status=status,
+        lease_owner=owner,
+        lease_expires_at=utcnow() + timedelta(seconds=60 if owner != "gone" else -60) if live else None,
+    )
+
+
+@pytest.fixture
+def session(any_db_url: str) -> Iterator[Session]:
+    upgrade(any_db_url)
+    engine = make_engine(any_db_url)
+    with make_session_factory(engine)() as s:
+        s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
+        s.flush()
+        s.add(
+            Dataset(
+                id="ds_1",
+                project_id="prj_a",
+                name="d",
+                format="npz",
+                sha256="0" * 64,
+                size_bytes=1,
+                blob_key="blobs/00/0",
+                n_rows=1,
+                schema={},
+            )
+        )
+        s.flush()
+        s.add_all(
+            [
+                run("run_01", "prj_a", "succeeded"),
+                run("run_02", "prj_a", "running", owner="host:1"),
+                run("run_03", "prj_b", "running", owner="host:2"),
+                run("run_04", "prj_b", "cancelling", owner="gone"),  # its worker died: lease expired
+                run("run_05", "prj_b", "queued"),
+                run("run_06", "prj_a", "queued"),
+                run("run_07", "prj_a", "queued", device="gpu"),
+            ]
+        )
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def test_counts_and_queue_depth_cover_every_project(session: Session) -> None:
+    repo = DashboardRepository(session)
+    assert repo.status_counts() == {"succeeded": 1, "running": 2, "cancelling": 1, "queued": 3}
+    assert repo.queue_depth() == {"cpu": 2, "gpu": 1}
+
+
+def test_queue_position_counts_earlier_runs_of_the_same_queue(session: Session) -> None:
+    repo = DashboardRepository(session)
+    runs = [session.get_one(Run, i) for i in ("run_01", "run_05", "run_06", "run_07")]
+    assert repo.queue_positions(runs) == {"run_05": 1, "run_06": 2, "run_07": 1}
+
+
+def test_live_workers_name_only_the_viewers_runs(session: Session) -> None:
+    workers = DashboardRepository(session).live_workers("prj_a")
+    assert [(w.owner, w.run_id) for w in workers] == [("host:1", "run_02"), ("host:2", None)]
+    assert DashboardRepository(session).encoders("prj_a") == []

@@ -1,0 +1,224 @@
+"""The dashboard in a real browser (Debian's chromium through Playwright) against a real API and worker."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
+
+from deepfeat.devstack import DevStack
+from deepfeat.services.auth import create_key, ensure_project
+from tests.conftest import ADMIN_KEY
+from tests.e2e.test_slice import SPEC, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENS = Path("/tmp/deepfeat-screens")  # a copy for people to look at; the tmp dir one is the test's
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """One API + worker for the module (embedded DB and broker): browser tests share it to save time."""
+    with DevStack(tmp_path_factory.mktemp("dashboard") / "var", ADMIN_KEY) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def api(live: DevStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; .ci/run does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live: DevStack) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    tab.goto("/")
+    expect(tab).to_have_url(re.compile(r"/signin\?next=/$"))
+    tab.fill("#key", ADMIN_KEY)
+    tab.click("button[type=submit]")
+    expect(tab.locator("h1")).to_have_text("Runs")
+    yield tab
+    context.close()
+
+
+def screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)
+
+
+def submit(api: httpx.Client, **training: Any) -> str:
+    spec = {**SPEC, "training": {**SPEC["training"], **training}}
+    response = api.post("/v1/runs", json=spec)
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeout_ms: float) -> None:
+    """The run page's badge reaches `status`; if not, say what the API and the page's log said."""
+    try:
+        expect(page.locator(".summary .badge")).to_have_text(status, timeout=timeout_ms)
+    except AssertionError as exc:
+        shown = api.get(f"/v1/runs/{run_id}")
+        log = page.locator("#events").inner_text()
+        raise AssertionError(f"{exc}\nAPI says {shown.status_code} {shown.text}\npage log:\n{log}") from None
+
+
+def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while api.get(f"/v1/runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline, f"{run_id} did not start"
+        time.sleep(0.2)
+
+
+def test_the_run_page_follows_a_run_from_queued_to_succeeded(
+    page: Page, api: httpx.Client, tmp_path: Path
+) -> None:
+    blocker = submit(api, epochs=500)  # keeps the one worker busy, so ours surely starts out queued
+    wait_until_running(api, blocker)
+    run_id = submit(api, epochs=EPOCHS)
+    page.goto(f"/runs/{run_id}")
+    status = page.locator(".summary .badge")
+    expect(status).to_have_text("queued")
+    expect(page.locator(".summary")).to_contain_text("#1 in queue")
+    page.evaluate("window.notReloaded = true")
+    assert api.post(f"/v1/runs/{blocker}/cancel").status_code == 200
+
+    expect_badge(page, api, run_id, "succeeded", 120_000)  # (running lasts about a second)
+    expect(page.locator("#chart-loss circle[data-key='loss']")).to_have_count(EPOCHS)
+    expect(page.locator("#chart-loss circle[data-key='val_loss']")).to_have_count(EPOCHS)
+    expect(page.locator("#chart-metrics circle[data-key='val_accuracy']")).to_have_count(EPOCHS)
+    assert page.evaluate("window.notReloaded") is True  # it updated by itself, without a reload
+    log = page.locator("#events li")
+    expect(log.first).to_contain_text("queued")
+    expect(log.nth(1)).to_contain_text("running")
+    expect(page.locator("#events li.event-epoch")).to_have_count(EPOCHS)
+    expect(log.last).to_contain_text("succeeded")
+    expect(page.locator("[data-swap=artifacts] a", has_text="model.safetensors")).to_be_visible()
+    expect(page.locator("#cancel")).to_have_count(0)
+    for prefix in ("grad_norm/", "dead_relu/"):  # diagnostics are on by default: one dot per layer and epoch
+        panel = page.locator(f"#health svg[data-health='{prefix}']")
+        layers = panel.locator("g.series").count()
+        assert layers >= 2, prefix
+        expect(panel.locator("circle")).to_have_count(layers * EPOCHS)
+    assert "epoch 6/6" in page.locator(".summary").inner_text()
+    download = page.request.get(f"/runs/{run_id}/artifacts/receipt.json")
+    assert download.json()["run_id"] == run_id
+    screenshot(page, tmp_path, "run-page")
+
+
+def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_path: Path) -> None:
+    run_id = submit(api, epochs=400)
+    page.goto(f"/runs/{run_id}")
+    expect_badge(page, api, run_id, "running", 60_000)
+    expect(page.locator("#chart-loss circle[data-key='loss']").first).to_be_attached(timeout=60_000)
+    page.click("#cancel")
+    expect_badge(page, api, run_id, "cancelled", 60_000)
+    expect(page.locator("#events li").last).to_contain_text("cancelled")
+    assert api.get(f"/v1/runs/{run_id}").json()["status"] == "cancelled"
+
+    # The list, live: one run training, one waiting behind it (one worker), both updating by themselves.
+    page.goto("/")
+    training, queued = submit(api, epochs=300), submit(api, epochs=2)
+    expect(page.locator(f"tr[data-run-id='{run_id}'] .badge")).to_have_text("cancelled")
+    expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("running", timeout=60_000)
+    expect(page.locator(f"tr[data-run-id='{queued}']")).to_contain_text("#1 in queue")
+    expect(page.locator(f"tr[data-run-id='{training}'] .progress-text")).to_contain_text(
+        "ETA", timeout=30_000
+    )
+    screenshot(page, tmp_path, "runs-list")
+    page.goto("/workers")  # the worker is seen through its lease on the training run
+    expect(page.locator(f"a[href='/runs/{training}']")).to_be_visible()
+    expect(page.locator("[data-queue=cpu]")).to_have_text("1")
+    screenshot(page, tmp_path, "workers")
+    assert api.post(f"/v1/runs/{training}/cancel").status_code == 200
+    page.goto("/")
+    expect(page.locator(f"tr[data-run-id='{queued}'] .badge")).to_have_text("succeeded", timeout=120_000)
+    expect(page.locator(f"tr[data-run-id='{training}'] .badge")).to_have_text("cancelled")
+    page.goto("/?status=cancelled")
+    expect(page.locator("tbody tr")).to_have_count(3)  # the blocker of the first test, and two here
+    page.goto(f"/compare?run={run_id}&run={training}&key=val_loss")
+    expect(page.locator("#chart-compare g.series")).to_have_count(2)
+    screenshot(page, tmp_path, "compare")
+
+
+def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -> None:
+    from deepfeat.db.session import make_engine, make_session_factory
+
+    engine = make_engine(f"sqlite:///{live.data_dir / 'deepfeat.db'}")
+    with make_session_factory(engine)() as session:
+        other_key = create_key(session, ensure_project(session, "someone-else"), "write")
+        session.commit()
+    engine.dispose()
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {other_key}"}) as other:
+        theirs = other.post("/v1/runs", json={**SPEC, "training": {"epochs": 1}}).json()["id"]
+    response = page.goto(f"/runs/{theirs}")
+    assert response is not None
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    page.goto("/")
+    expect(page.locator(f"tr[data-run-id='{theirs}']")).to_have_count(0)
+    assert page.request.get(f"/runs/{theirs}/artifacts/receipt.json").status == 404
+
+
+def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:
+    run_id = submit(api, epochs=1)
+    wait_for(api, run_id)
+    with api.stream("GET", f"/v1/runs/{run_id}/events", headers={"Accept": "text/event-stream"}) as stream:
+        names = [line.removeprefix("event: ") for line in stream.iter_lines() if line.startswith("event:")]
+    assert names[0] == "status"
+    assert names.count("epoch") == 1
+    assert names[-1] == "end"
+    deadline = time.monotonic() + 30
+    while True:
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{live.url}/metrics").text)}
+        runs = {s.labels["status"]: s.value for s in families["deepfeat_runs"].samples}
+        if runs["queued"] == runs["running"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert runs["succeeded"] >= 1
+    latency = families["deepfeat_http_request_duration_seconds"].samples
+    counted = {(s.labels["method"], s.labels["route"]) for s in latency if s.name.endswith("_count")}
+    assert ("POST", "/v1/runs") in counted
+    assert ("GET", "/v1/runs/{run_id}") in counted
+    assert {s.labels["queue"] for s in families["deepfeat_queue_depth"].samples} >= {"cpu"}
+    api_log = live.log("api")
+    assert '"route": "/v1/runs"' in api_log  # the gateway logs JSON lines with the route template
+    # One run, followed through both processes by its id.
+    gateway = [json.loads(line) for line in api_log.splitlines() if run_id in line and line.startswith("{")]
+    assert any(line.get("run_id") == run_id and line.get("request_id") for line in gateway)
+    worker = [json.loads(line) for line in live.log("worker").splitlines() if line.startswith("{")]
+    assert any(line.get("run_id") == run_id and line["logger"] == "workers.runner" for line in worker)
