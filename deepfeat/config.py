@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     image_max_pixels: int = Field(default=40_000_000, ge=1, description="Largest image (pixels) in a ZIP.")
     dataset_max_categories: int = Field(default=1000, ge=2, description="Most categories in a text column.")
 
+    # Embeddings: concurrent requests for one encoder are coalesced into batches (deepfeat/encoders).
+    embed_max_batch: int = Field(default=32, ge=1, description="Inputs per forward pass, at most.")
+    embed_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a batch waits for more inputs once its first arrived."
+    )
+    embed_max_queue: int = Field(
+        default=2048, ge=1, description="Inputs waiting per encoder before new requests get 429."
+    )
+    embed_bf16: bool = Field(
+        default=False, description="Run encoders under bf16 autocast (about 2x on CPUs with AMX/AVX512-BF16)."
+    )
+    inference_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Torch threads of the API process (default: torch's own; see encoders.md).",
+    )
+    encoder_cache_bytes: int = Field(
+        default=2 * 2**30, ge=1, description="Weights of registered encoders kept loaded in the API."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -11,12 +11,13 @@ import deepfeat
 from deepfeat.config import Settings, get_settings
 from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
-from service.routers import datasets, health, inference, keys, runs, schema
+from service.routers import datasets, embeddings, encoders, health, inference, keys, runs, schema
 from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
@@ -37,9 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.deepfeat = AppState(
             settings, engine, sessions, ArtifactStore(settings.artifacts_dir), Enqueuer(settings)
         )
+        app.state.encoders = EncoderRuntime(settings)  # inference thread + batchers, torch threads set
         try:
             yield
         finally:
+            app.state.encoders.close()
             engine.dispose()
 
     app = FastAPI(
@@ -50,7 +53,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_hygiene(app, settings)
-    for router in (health.router, datasets.router, runs.router, inference.router, schema.router, keys.router):
+    for router in (
+        health.router,
+        datasets.router,
+        runs.router,
+        inference.router,
+        encoders.router,
+        embeddings.router,
+        schema.router,
+        keys.router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)
     install_observability(app)

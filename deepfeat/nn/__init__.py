@@ -1,7 +1,7 @@
 """Networks built from specs: a registry of families, shared building blocks, shape inspection."""
 
 # Importing a family module registers it (timm-style `@register`).
-from deepfeat.nn import autoencoder, cnn, gan, mlp, rnn, sequential  # noqa: F401
+from deepfeat.nn import autoencoder, cnn, gan, mlp, rnn, sequential, transfer  # noqa: F401
 from deepfeat.nn.registry import DeepfeatModel, create_model
 
 __all__ = ["DeepfeatModel", "create_model"]

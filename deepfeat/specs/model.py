@@ -185,6 +185,31 @@ class SequentialSpec(SpecModel):
     init_activation: Activation = "relu"
 
 
+class UnfreezeLast(SpecModel):
+    unfreeze_last: Annotated[int, Field(ge=1, le=1000)] = Field(
+        description="train only the encoder's last k blocks (transformer layers, MBConv blocks)"
+    )
+
+
+class TransferSpec(DenseOptions):
+    """A pretrained encoder (a catalogue name) with a dense `head` trained on top; the head's last
+    hidden layer (or the encoder's pooled output when `head` is empty) is the embedding."""
+
+    type: Literal["transfer"] = "transfer"
+    encoder: str = Field(min_length=1, max_length=200, examples=["minilm-l6", "efficientnet-lite0"])
+    freeze: Literal["all", "none"] | UnfreezeLast = "all"
+    head: list[Width] = Field(default_factory=list, max_length=64)
+    encoder_lr_multiplier: Annotated[float, Field(gt=0, le=100)] = Field(
+        default=0.1, description="the encoder's learning rate is the optimizer's times this"
+    )
+    image_size: Annotated[int, Field(ge=32, le=512)] = Field(
+        default=224, description="image encoders: inputs are resized to this square (64 is plenty for 28 px)"
+    )
+    max_tokens: Annotated[int, Field(ge=8, le=256)] = Field(default=128, description="text encoders")
+    pretrained: bool = Field(default=True, description="false: the same network randomly initialised")
+
+
 ModelSpec = Annotated[
-    MLPSpec | CNNSpec | RNNSpec | AutoencoderSpec | GANSpec | SequentialSpec, Field(discriminator="type")
+    MLPSpec | CNNSpec | RNNSpec | AutoencoderSpec | GANSpec | SequentialSpec | TransferSpec,
+    Field(discriminator="type"),
 ]

@@ -50,7 +50,11 @@ def train(
     split = split_indices(
         data.y, training.val_fraction, training.seed, task == "classification", training.test_fraction
     )
-    x = torch.from_numpy(np.asarray(data.X, dtype=np.float32)).reshape(-1, *setup.input_shape)
+    encode = getattr(setup.model, "encode_inputs", None)  # text encoders: strings → token ids
+    if encode is not None:
+        x = encode(data.X)
+    else:
+        x = torch.from_numpy(np.asarray(data.X, dtype=np.float32)).reshape(-1, *setup.input_shape)
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -11,14 +13,25 @@ LRScheduler = torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.Re
 
 
 def build_optimizer(params: list[nn.Parameter], spec: OptimizerSpec) -> torch.optim.Optimizer:
+    groups = param_groups(params, spec.lr)
     if isinstance(spec, SGDSpec):
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
     if isinstance(spec, AdamSpec):
         cls = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
-        return cls(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
+        return cls(groups, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
     if isinstance(spec, RMSpropSpec):
-        return torch.optim.RMSprop(params, lr=spec.lr, alpha=spec.alpha, momentum=spec.momentum)
+        return torch.optim.RMSprop(groups, lr=spec.lr, alpha=spec.alpha, momentum=spec.momentum)
     raise AssertionError(f"unhandled optimizer {spec!r}")
+
+
+def param_groups(params: list[nn.Parameter], lr: float) -> list[dict[str, Any]]:
+    """One group per `lr_multiplier` a model set on its parameters (a transfer model's encoder trains
+    slower than its head); plain parameters form the first group, whose lr the logs report."""
+    by_multiplier: dict[float, list[nn.Parameter]] = {}
+    for p in params:
+        by_multiplier.setdefault(float(getattr(p, "lr_multiplier", 1.0)), []).append(p)
+    order = sorted(by_multiplier, key=lambda m: m != 1.0)
+    return [{"params": by_multiplier[m], "lr": lr * m} for m in order]
 
 
 def build_scheduler(
@@ -36,7 +49,8 @@ def build_scheduler(
         return sched.ReduceLROnPlateau(optimizer, factor=spec.gamma, patience=spec.patience), False
     base_lr = optimizer.param_groups[0]["lr"]
     max_lr = spec.max_lr or 10 * base_lr
-    return sched.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch), True
+    max_lrs = [max_lr * group["lr"] / base_lr for group in optimizer.param_groups]  # keep multipliers
+    return sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=epochs * steps_per_epoch), True
 
 
 def penalised_weights(model: nn.Module) -> list[torch.Tensor]:

@@ -23,8 +23,8 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 }
 GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
 TASK_MODELS = {
-    "classification": ("mlp", "cnn", "rnn", "sequential"),
-    "regression": ("mlp", "cnn", "rnn", "sequential"),
+    "classification": ("mlp", "cnn", "rnn", "sequential", "transfer"),
+    "regression": ("mlp", "cnn", "rnn", "sequential", "transfer"),
     "autoencoder": ("autoencoder",),
     "gan": ("gan",),
 }

@@ -1,0 +1,1 @@
+"""Encoders: the pretrained catalogue, registered runs as encoders, pooling, and the dynamic batcher."""

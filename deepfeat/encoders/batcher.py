@@ -1,0 +1,143 @@
+"""Dynamic batching: concurrent requests for one encoder are coalesced into one forward pass.
+
+A request awaits a future; one collector task per (encoder, options) takes whatever is queued — up to
+`max_batch` items, waiting at most `max_wait_s` for more once the first arrives — and runs the batch in
+the inference thread, off the event loop. While a batch runs, the next one fills up, so under load
+batches grow by themselves and at concurrency 1 a request waits only `max_wait_s`. A queue holding
+more than `max_queue` items refuses new work (429 with Retry-After) instead of growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepfeat.errors import DeepfeatError
+
+BatchFn = Callable[[list[Any]], list[Any]]
+
+
+class QueueFull(DeepfeatError):
+    status_code = 429
+    error = "busy"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Request:
+    items: list[Any]
+    future: asyncio.Future[list[Any]]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    items: int = 0
+    seconds: float = 0.0
+    recent_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1000))
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+class DynamicBatcher:
+    def __init__(
+        self,
+        fn: BatchFn,
+        executor: ThreadPoolExecutor,
+        *,
+        max_batch: int = 32,
+        max_wait_s: float = 0.002,
+        max_queue: int = 1024,
+    ) -> None:
+        self.fn, self.executor = fn, executor
+        self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_s, max_queue
+        self.stats = BatchStats()
+        self._queue: deque[_Request] = deque()
+        self._queued_items = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, items: list[Any]) -> list[Any]:
+        """Results for `items`, in order, once the batch they join has run."""
+        if self._queued_items + len(items) > self.max_queue:
+            raise QueueFull(
+                f"the encoder's queue is full ({self._queued_items} inputs waiting); retry shortly",
+                retry_after_s=self._retry_after(),
+            )
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(items, future))
+        self._queued_items += len(items)
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._collect())
+        return await future
+
+    def _retry_after(self) -> int:
+        rate = self.stats.items_per_s or 1.0
+        return max(1, math.ceil(self._queued_items / rate))
+
+    async def _collect(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=60)
+                except TimeoutError:
+                    return  # idle: the next submit starts a new collector
+                continue
+            deadline = time.monotonic() + self.max_wait_s
+            while self._queued_items < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=left)
+                except TimeoutError:
+                    break
+            batch = self._take()
+            await self._run(batch)
+
+    def _take(self) -> list[_Request]:
+        """Whole requests up to `max_batch` items (a larger single request runs alone)."""
+        batch: list[_Request] = []
+        size = 0
+        while self._queue and (not batch or size + len(self._queue[0].items) <= self.max_batch):
+            request = self._queue.popleft()
+            self._queued_items -= len(request.items)
+            if request.future.cancelled():  # the client went away while queued
+                continue
+            batch.append(request)
+            size += len(request.items)
+        return batch
+
+    async def _run(self, batch: list[_Request]) -> None:
+        if not batch:
+            return
+        flat = [item for request in batch for item in request.items]
+        started = time.perf_counter()
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, flat)
+        except Exception as exc:  # every waiting request learns why, the collector lives on
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.items += len(flat)
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.recent_sizes.append(len(flat))
+        offset = 0
+        for request in batch:
+            n = len(request.items)
+            if not request.future.done():
+                request.future.set_result(results[offset : offset + n])
+            offset += n

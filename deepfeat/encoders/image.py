@@ -1,0 +1,82 @@
+"""`efficientnet-lite0`: the packaged ImageNet weights; images arrive as base64 PNG/JPEG."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from efficientnet_lite_pytorch import EfficientNet
+from PIL import Image, UnidentifiedImageError
+
+from deepfeat.encoders.embedder import Embedder, InvalidInput
+
+RESIZE, CROP = 256, 224
+MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
+FORMATS = ("PNG", "JPEG")
+
+
+def decode_image(data: Any, loc: str) -> Image.Image:
+    """A base64 PNG/JPEG (optionally a `data:` URI) → an RGB image, or a 422 naming the input."""
+    if not isinstance(data, str):
+        raise InvalidInput(loc, "this encoder reads images: send a base64 PNG or JPEG string")
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            loc, "is not valid base64: this encoder reads images (base64 PNG or JPEG), not text"
+        ) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+            if image.format not in FORMATS:
+                raise InvalidInput(loc, f"is a {image.format} image; send PNG or JPEG")
+            if image.width * image.height > MAX_PIXELS:
+                raise InvalidInput(loc, f"{image.width}×{image.height} is over {MAX_PIXELS:,} pixels")
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
+        raise InvalidInput(loc, "cannot be decoded as a PNG or JPEG image") from None
+
+
+def preprocess(image: Image.Image) -> torch.Tensor:
+    """Resize the short side to 256, centre-crop 224, scale to [-1, 1] (the weights' training recipe)."""
+    scale = RESIZE / min(image.size)
+    size = (max(CROP, round(image.width * scale)), max(CROP, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - CROP) // 2, (size[1] - CROP) // 2
+    image = image.crop((left, top, left + CROP, top + CROP))
+    array = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
+    return torch.from_numpy((array / 255.0 - 0.5) / 0.5)
+
+
+def build_efficientnet(weights: Path) -> EfficientNet:
+    model = EfficientNet.from_name("efficientnet-lite0")  # from_pretrained would reach for the network
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+class ImageEmbedder(Embedder):
+    modality = "image"
+    default_normalize = False
+
+    def __init__(self, weights: Path) -> None:
+        self.net = build_efficientnet(weights)
+        self.module = self.net
+        self.dim = 1280
+
+    def prepare(self, inputs: Sequence[Any]) -> list[Any]:
+        return [preprocess(decode_image(item, f"/inputs/{i}")) for i, item in enumerate(inputs)]
+
+    def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        features: torch.Tensor = self.net.extract_features(torch.stack(items))
+        return features, None  # N×1280×7×7: `mean` pooling is the global average pool

@@ -1,0 +1,55 @@
+"""A trained run served as an encoder: its `forward_features` (or a named layer) on numeric inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
+from deepfeat.nn import DeepfeatModel
+
+
+class TrainedEmbedder(Embedder):
+    modality = "numeric"
+
+    def __init__(self, model: DeepfeatModel, input_shape: list[int], max_inputs: int) -> None:
+        self.model = model
+        self.module = model
+        self.input_shape = input_shape
+        self.max_inputs = max_inputs
+        self.size = int(np.prod(input_shape))
+        self.dim = 0
+
+    def measure(self, layer: str | None) -> int:
+        """The embedding width at `layer` (default: forward_features), from one zero input."""
+        self.check_layer(layer)
+        zero = torch.zeros(self.input_shape)
+        return int(self.embed([zero], EmbedOptions(layer=layer))[0].size)
+
+    def prepare(self, inputs: Sequence[Any]) -> list[Any]:
+        items = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, str):
+                raise InvalidInput(f"/inputs/{i}", "this encoder reads numeric arrays, not text or images")
+            try:
+                array = np.asarray(item, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"/inputs/{i}", "must be numbers (nested lists of equal length)") from None
+            if array.size != self.size:
+                raise InvalidInput(
+                    f"/inputs/{i}",
+                    f"has {array.size} values; this encoder takes {self.size} (shape {self.input_shape})",
+                )
+            if not np.isfinite(array).all():
+                raise InvalidInput(f"/inputs/{i}", "contains NaN or infinity")
+            items.append(torch.from_numpy(array.reshape(self.input_shape)))
+        return items
+
+    def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.model.forward_features(torch.stack(items)), None
+
+    def forward_all(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.model(torch.stack(items)), None

@@ -1,0 +1,157 @@
+"""`transfer`: a pretrained encoder from the catalogue with a dense head trained on top.
+
+Freezing is by blocks (MiniLM's transformer layers, EfficientNet's MBConv blocks plus its head conv):
+`all` trains only the head, `none` everything, `{"unfreeze_last": k}` the last k blocks and the head.
+Frozen blocks run without autograd and stay in eval mode (their batch-norm statistics never move). The
+encoder's parameters carry `lr_multiplier`, which the optimizer turns into a parameter group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from deepfeat.errors import SpecError
+from deepfeat.nn.blocks import InputNorm, dense_stack
+from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.specs.model import TransferSpec
+
+
+class GlobalScale(InputNorm):
+    """Images into [-1, 1] with one min/max over the whole training split (per-pixel scaling would
+    distort images; the pretrained encoder expects (x/255 - 0.5)/0.5)."""
+
+    def fit(self, x: torch.Tensor) -> None:
+        low, high = x.min(), x.max()
+        self.mean.fill_(float(low))
+        self.std.fill_(float(high - low) if high > low else 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / self.std - 0.5) / 0.5
+
+
+class Transfer(DeepfeatModel):
+    def __init__(self, spec: TransferSpec, input_shape: list[int], output_dim: int) -> None:
+        super().__init__()
+        from deepfeat.encoders.catalogue import PRETRAINED, verified_weights
+
+        entry = PRETRAINED.get(spec.encoder)
+        if entry is None:
+            known = ", ".join(sorted(PRETRAINED))
+            raise SpecError(
+                "/model/encoder",
+                f"{spec.encoder!r} is not a catalogue encoder ({known}); registered encoders "
+                "(name@version) cannot be fine-tuned yet",
+            )
+        self.spec, self.modality, self.input_shape = spec, entry.modality, input_shape
+        embedder = entry.build(verified_weights(entry))  # a private copy: training changes it
+        self.encoder = embedder.module
+        if not spec.pretrained:
+            for module in self.encoder.modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+        if self.modality == "text":
+            self.tokenizer = getattr(embedder, "tokenizer")  # noqa: B009 - the text embedder's own
+            self.input_norm = InputNorm(input_shape, mode="none")
+            self.blocks: list[nn.Module] = list(getattr(self.encoder, "encoder").layer)  # noqa: B009
+        else:
+            if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+                raise SpecError(
+                    "/model/encoder",
+                    f"{spec.encoder} reads images (1 or 3 × H × W), not inputs of {input_shape}",
+                )
+            self.input_norm = GlobalScale(input_shape)
+            net: Any = self.encoder
+            self.blocks = [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
+        self.first_trainable = self._freeze(spec)
+        self.dense, width = dense_stack(entry.dim, spec.head, spec)
+        self.head = nn.Linear(width, output_dim)
+        self.embedding_dim = width
+
+    def _freeze(self, spec: TransferSpec) -> int:
+        """Index of the first trainable block (len(blocks): none; 0 with everything trainable: `none`)."""
+        n = len(self.blocks)
+        if spec.freeze == "none":
+            first = -1  # the embeddings/stem train too
+        elif spec.freeze == "all":
+            first = n
+        else:
+            k = spec.freeze.unfreeze_last
+            if k > n:
+                raise SpecError("/model/freeze/unfreeze_last", f"{spec.encoder} has {n} blocks; {k} is more")
+            first = n - k
+        for p in self.encoder.parameters():
+            p.requires_grad_(first < 0)
+        for block in self.blocks[max(first, 0) :]:
+            for p in block.parameters():
+                p.requires_grad_(True)
+        for p in self.encoder.parameters():
+            p.lr_multiplier = self.spec.encoder_lr_multiplier  # type: ignore[attr-defined]
+        return first
+
+    def trainable_blocks(self) -> int:
+        return sum(all(p.requires_grad for p in b.parameters()) for b in self.blocks)
+
+    def train(self, mode: bool = True) -> Transfer:
+        super().train(mode)
+        if self.first_trainable >= 0:  # frozen layers keep eval behaviour (batch-norm statistics)
+            frozen = set(self.encoder.modules()) - {
+                m for b in self.blocks[self.first_trainable :] for m in b.modules()
+            }
+            for module in frozen:
+                module.training = False
+        return self
+
+    def encode_inputs(self, texts: npt.NDArray[Any]) -> torch.Tensor:
+        """Strings → token ids (N × max_tokens, 0-padded) as float32, the dtype every input tensor has."""
+        if self.modality != "text":
+            return torch.from_numpy(np.asarray(texts, dtype=np.float32)).reshape(-1, *self.input_shape)
+        encodings = self.tokenizer.encode_batch([str(t) for t in np.asarray(texts).reshape(-1)])
+        ids = torch.zeros(len(encodings), self.spec.max_tokens)
+        for row, encoding in enumerate(encodings):
+            tokens = encoding.ids[: self.spec.max_tokens]
+            ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.float32)
+        return ids
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        grad = torch.is_grad_enabled()
+        if self.modality == "text":
+            ids = x.reshape(x.shape[0], -1).long()
+            mask = (ids != 0).long()
+            bert: Any = self.encoder
+            with torch.set_grad_enabled(grad and self.first_trainable < 0):
+                h = bert.embeddings(ids)
+                bias = (1.0 - mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
+            for i, layer in enumerate(self.blocks):
+                with torch.set_grad_enabled(grad and i >= self.first_trainable):
+                    h = layer(h, bias)
+            weights = mask.unsqueeze(-1).to(h.dtype)
+            pooled: torch.Tensor = (h * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return pooled
+        x = self.input_norm(x)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        size = self.spec.image_size
+        x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        with torch.set_grad_enabled(grad and self.first_trainable < len(self.blocks)):
+            net: Any = self.encoder
+            features: torch.Tensor = net.extract_features(x)
+        return features.mean(dim=(2, 3))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.dense(self._encode(x))
+        return out
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(features)
+        return out
+
+
+@register("transfer")
+def build_transfer(spec: TransferSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+    return Transfer(spec, input_shape, output_dim)

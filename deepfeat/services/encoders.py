@@ -1,0 +1,192 @@
+"""Encoders: the catalogue (pretrained + registered), registering runs as `name@version`, aliases,
+resolving a reference (`name`, `name@3`, `name@prod`) to a loaded encoder, and embedding with it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from deepfeat.config import Settings
+from deepfeat.db.models import Dataset, Encoder
+from deepfeat.db.repositories.encoders import EncoderRepository
+from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
+from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
+from deepfeat.encoders.runtime import EncoderRuntime
+from deepfeat.encoders.trained import TrainedEmbedder
+from deepfeat.errors import Conflict, NotFound, PayloadTooLarge
+from deepfeat.ids import new_id
+from deepfeat.services.inference import load_trained
+from deepfeat.storage import ArtifactStore
+
+LATEST = "latest"
+_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,99})(?:@(?P<tag>[a-z0-9][a-z0-9._-]{0,49}))?$")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    ref: str
+    name: str
+    version: int | None
+    key: str  # the runtime's cache/batcher key
+    embedder: Embedder
+    layer: str | None  # the registered default layer
+
+
+class EncoderService:
+    def __init__(self, session: Session, project_id: str, settings: Settings, store: ArtifactStore) -> None:
+        self.session = session
+        self.project_id = project_id
+        self.repo = EncoderRepository(session, project_id)
+        self.settings = settings
+        self.store = store
+
+    # --- catalogue ---------------------------------------------------------------------------------
+    def page(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Pretrained entries first (by name), then registered ones (by id); `after` is an entry's id."""
+        limit = min(limit, self.settings.page_size_max)
+        entries: list[dict[str, Any]] = []
+        registered_after = after if after and after.startswith("enc_") else None
+        if registered_after is None:
+            entries = [
+                e.describe() for name, e in sorted(PRETRAINED.items()) if after is None or name > after
+            ]
+        rows = self.repo.page(registered_after, limit + 1)
+        entries += self._describe(rows)
+        page = entries[:limit]
+        return page, page[-1]["id"] if len(entries) > limit else None
+
+    def _describe(self, rows: Sequence[Encoder]) -> list[dict[str, Any]]:
+        aliases = self.repo.aliases([r.id for r in rows])
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "ref": f"{r.name}@{r.version}",
+                "kind": "registered",
+                "version": r.version,
+                "modality": r.modality,
+                "dim": r.dim,
+                "input": self._input_shape(r.run_id),
+                "preprocessing": "the run's input standardisation (kept in its weights)",
+                "source": f"run:{r.run_id}",
+                "run_id": r.run_id,
+                "licence": None,
+                "sha256": self._weights_sha(r.run_id),
+                "layer": r.layer,
+                "default_pool": "mean",
+                "default_normalize": False,
+                "aliases": aliases.get(r.id, []),
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+
+    def _input_shape(self, run_id: str) -> list[int]:
+        run = RunRepository(self.session, self.project_id).get(run_id)
+        dataset = self.session.get(Dataset, run.dataset_id) if run else None
+        return [int(d) for d in dataset.schema["input_shape"]] if dataset else []
+
+    def _weights_sha(self, run_id: str) -> str | None:
+        artifacts = RunRepository(self.session, self.project_id).artifacts(run_id)
+        return next((a.sha256 for a in artifacts if a.name == "model.safetensors"), None)
+
+    # --- registration --------------------------------------------------------------------------------
+    def register(self, run_id: str, name: str, layer: str | None) -> dict[str, Any]:
+        if name in PRETRAINED:
+            raise Conflict(f"{name!r} is a pretrained encoder's name; choose another")
+        embedder = self._load_run(run_id)
+        dim = embedder.measure(layer)  # also refuses an unknown layer
+        encoder = self.repo.add(
+            Encoder(
+                id=new_id("enc"),
+                name=name,
+                version=self.repo.latest_version(name) + 1,
+                run_id=run_id,
+                layer=layer,
+                modality=embedder.modality,
+                dim=dim,
+            )
+        )
+        try:
+            self.repo.set_alias(name, LATEST, encoder.id)
+        except IntegrityError:  # a concurrent registration took this version
+            raise Conflict(f"{name} was registered concurrently; retry") from None
+        return self._describe([encoder])[0]
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        if alias == LATEST:
+            raise Conflict("`latest` always points at the newest version; it cannot be moved")
+        encoder = self.repo.get(name, version)
+        if encoder is None:
+            raise NotFound(f"encoder {name}@{version} not found")
+        self.repo.set_alias(name, alias, encoder.id)
+
+    def _load_run(self, run_id: str) -> TrainedEmbedder:
+        trained = load_trained(self.session, self.project_id, run_id, self.store, self.settings)
+        return TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
+
+    # --- serving -------------------------------------------------------------------------------------
+    def resolve(self, ref: str, runtime: EncoderRuntime) -> Resolved:
+        """`minilm-l6`, `name` (= `name@latest`), `name@3` or `name@prod` → a loaded encoder, or 404."""
+        match = _REF.match(ref)
+        if match is None:
+            raise NotFound(f"no encoder {ref!r}: use a catalogue name, `name@version` or `name@alias`")
+        name, tag = match["name"], match["tag"]
+        found = pretrained(ref)
+        if found is not None:
+            return found
+        tag = tag or LATEST
+        encoder = self.repo.get(name, int(tag)) if tag.isdigit() else self.repo.by_alias(name, tag)
+        if encoder is None:
+            raise NotFound(f"no encoder {name}@{tag}; GET /v1/encoders lists them")
+        embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self._load_run(encoder.run_id))
+        return Resolved(
+            f"{name}@{encoder.version}",
+            name,
+            encoder.version,
+            f"run:{encoder.run_id}",
+            embedder,
+            encoder.layer,
+        )
+
+
+def pretrained(ref: str) -> Resolved | None:
+    """The catalogue entry `ref` names, loaded; None when `ref` is not a pretrained encoder's name."""
+    if ref not in PRETRAINED:
+        return None
+    return Resolved(ref, ref, None, f"pretrained:{ref}", load_pretrained(ref), None)
+
+
+def check_inputs(inputs: Sequence[Any], settings: Settings) -> None:
+    if len(inputs) > settings.max_inputs_per_request:
+        raise PayloadTooLarge(
+            f"{len(inputs)} inputs is over the limit of {settings.max_inputs_per_request} per request",
+            loc="/inputs",
+        )
+
+
+def options_for(
+    resolved: Resolved,
+    layer: str | None,
+    pool: str | None,
+    normalize: bool | None,
+    precision: str | None,
+    settings: Settings,
+) -> EmbedOptions:
+    chosen = layer if layer is not None else resolved.layer
+    resolved.embedder.check_layer(chosen)
+    how = pool or "mean"
+    if how == "cls" and resolved.embedder.modality != "text" and chosen is None:
+        raise InvalidInput("/pool", f"`cls` needs a sequence; {resolved.ref} outputs one vector per input")
+    return EmbedOptions(
+        layer=chosen,
+        pool=how,  # type: ignore[arg-type]
+        normalize=resolved.embedder.default_normalize if normalize is None else normalize,
+        bf16=(precision == "bf16") if precision is not None else settings.embed_bf16,
+    )
