@@ -58,7 +58,14 @@ def up(
     base = {**os.environ, "DEEPFEAT_DATA_DIR": str(settings.data_dir), "DEEPFEAT_BOOTSTRAP_KEY": key}
     supervisor = Supervisor(
         {
-            "api": (api_command(host, port), {**base, "DEEPFEAT_TORCH_THREADS": str(plan.api_threads)}),
+            "api": (
+                api_command(host, port),
+                {
+                    **base,
+                    "DEEPFEAT_TORCH_THREADS": str(plan.api_threads),
+                    "DEEPFEAT_INFERENCE_THREADS": str(plan.api_threads),
+                },
+            ),
             "worker": (
                 worker_command(default_queues(), 1),
                 {**base, "DEEPFEAT_TORCH_THREADS": str(plan.worker_threads)},

@@ -26,7 +26,7 @@ class ArtifactOut(_Open):
 
 class EncoderOut(_Open):
     name: str
-    version: str | None = None
+    version: int | None = None
     modality: str | None = None
     dim: int | None = None
     source: str | None = None
@@ -52,4 +52,4 @@ class Embeddings(_Open):
     embeddings: list[list[float]]
     dim: int
     model: str | None = None
-    version: str | None = None
+    version: int | None = None
