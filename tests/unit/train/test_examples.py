@@ -19,7 +19,15 @@ EXAMPLES = sorted((Path(__file__).parents[3] / "examples").glob("*.json"))
 
 def test_there_is_an_example_for_every_family_and_task() -> None:
     specs = [json.loads(p.read_text()) for p in EXAMPLES]
-    assert {s["model"]["type"] for s in specs} >= {"mlp", "cnn", "rnn", "autoencoder", "gan", "sequential"}
+    assert {s["model"]["type"] for s in specs} >= {
+        "mlp",
+        "cnn",
+        "rnn",
+        "autoencoder",
+        "gan",
+        "sequential",
+        "transfer",
+    }
     assert {s["task"] for s in specs} >= {"classification", "regression", "autoencoder", "gan"}
 
 
