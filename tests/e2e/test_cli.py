@@ -373,3 +373,21 @@ def test_keys_create_list_revoke_from_the_cli(env: dict[str, str]) -> None:
     after = cli(reader, "runs", "list")
     assert after.returncode == 4  # 401 now
     assert "key" in one_error_line(after).lower()
+
+
+def test_register_a_trained_run_as_an_encoder_from_the_cli(env: dict[str, str], client: Client) -> None:
+    run = client.submit(
+        {
+            "dataset": "builtin:iris",
+            "task": "classification",
+            "model": {"type": "mlp", "hidden": [16, 8]},
+            "training": {"epochs": 3},
+        }
+    )
+    assert client.wait(run.id, timeout=120).status == "succeeded"
+    first = cli(env, "encoders", "register", run.id, "iris-features", "--json")
+    assert first.returncode == 0, first.stderr
+    again = json.loads(cli(env, "encoders", "register", run.id, "iris-features", "--json").stdout)
+    assert (json.loads(first.stdout)["version"], again["version"]) == (1, 2)
+    vectors = client.embed("iris-features@1", [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    assert vectors.shape == (2, 8)
