@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.db.types import MAX_BIGINT, db_int
 from deepfeat.errors import BadRequest
 from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut
 
@@ -48,9 +49,12 @@ def resume_point(last_event_id: str | None, after: int | None) -> int | None:
     if last_event_id is None or not last_event_id.strip():
         return after
     try:
-        return int(last_event_id)
+        resume = db_int(last_event_id.strip(), MAX_BIGINT)
     except ValueError:
-        raise BadRequest("Last-Event-ID must be the id of an event (an integer)") from None
+        resume = None
+    if resume is None:
+        raise BadRequest("Last-Event-ID must be the id of an event (a non-negative integer)")
+    return resume
 
 
 def run_snapshot(session: Session, run: Any) -> dict[str, Any]:

@@ -36,3 +36,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# The widest integers the schema stores: INTEGER columns (versions) and BIGINT ids (events). A number
+# from a request beyond them can match nothing, and would make the driver raise instead of answer.
+MAX_INT = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+
+
+def db_int(text: str, limit: int = MAX_INT) -> int | None:
+    """`text` as an integer a column can hold, or None when it cannot (so the lookup finds nothing)."""
+    value = int(text)
+    return value if 0 <= value <= limit else None

@@ -31,7 +31,7 @@ from deepfeat.data.preview import preview_rows
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.datasets import DatasetRepository, referenced_keys
 from deepfeat.db.session import after_commit
-from deepfeat.db.types import utcnow
+from deepfeat.db.types import db_int, utcnow
 from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.specs.datasets import UploadOptions
@@ -183,11 +183,11 @@ class DatasetService:
             found = self.repo.get(reference)
             if found is None:
                 match = _NAME_VERSION.match(reference)
-                found = (
-                    self.repo.by_name(match["name"], int(match["version"]))
-                    if match
-                    else self.repo.by_name(reference)
-                )
+                version = db_int(match["version"]) if match else None
+                if match is None:
+                    found = self.repo.by_name(reference)
+                elif version is not None:
+                    found = self.repo.by_name(match["name"], version)
             if found is None:
                 raise NotFound(f"dataset {reference!r} not found (an id, a name or name@version)")
             return found

@@ -15,6 +15,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Dataset, Encoder
 from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.db.types import db_int
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
 from deepfeat.encoders.runtime import EncoderRuntime
@@ -142,7 +143,11 @@ class EncoderService:
         if found is not None:
             return found
         tag = tag or LATEST
-        encoder = self.repo.get(name, int(tag)) if tag.isdigit() else self.repo.by_alias(name, tag)
+        if tag.isdigit():
+            version = db_int(tag)
+            encoder = self.repo.get(name, version) if version is not None else None
+        else:
+            encoder = self.repo.by_alias(name, tag)
         if encoder is None:
             raise NotFound(f"no encoder {name}@{tag}; GET /v1/encoders lists them")
         embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self._load_run(encoder.run_id))

@@ -49,7 +49,7 @@ class RegisterEncoder(SpecModel):
 
 class AliasRequest(SpecModel):
     alias: str = Field(pattern=ALIAS_PATTERN)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class AliasOut(ResponseModel):

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.db.types import MAX_BIGINT
 from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
@@ -223,7 +224,7 @@ def run_events(
     request: Request,
     who: Who,
     state: State,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
     """The run page's live feed: the same stream as `/v1/runs/{id}/events`, signed in by cookie."""
     with state.sessions() as session:

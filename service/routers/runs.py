@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from deepfeat.db.types import MAX_BIGINT
 from deepfeat.errors import NotFound
 from deepfeat.services.runs import RunService
 from deepfeat.specs.runs import (
@@ -89,7 +90,7 @@ def get_events(
     who: Reader,
     session: DbSession,
     state: State,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     limit: Limit = 100,
     accept: Annotated[str | None, Header()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
