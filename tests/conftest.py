@@ -11,10 +11,17 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
+
+# Property tests and the API fuzzer run the same examples every time by default, so a landing never
+# hinges on luck; `HYPOTHESIS_PROFILE=explore make test` searches fresh examples (how new bugs are found).
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ADMIN_KEY = "df_test_admin_" + "x" * 30
 PG_URL = os.environ.get("DEEPFEAT_TEST_DATABASE_URL")
