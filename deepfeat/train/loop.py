@@ -195,6 +195,12 @@ class Backward:
                 )
 
     def _run(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+        if self.micro_batch >= len(x):  # the usual case: one forward, nothing to split or rescale
+            with self.place.autocast():
+                output = self.model(x)
+                loss = self.objective.loss(output, y)
+            (self.place.scaler.scale(loss) if self.place.scaler is not None else loss).backward()
+            return output.detach().float(), float(loss.detach())
         outputs, total = [], 0.0
         for xs, ys in zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True):
             with self.place.autocast():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
@@ -13,13 +13,14 @@ class MetricSums:
     """Sums over batches, turned into means at the end of an epoch."""
 
     loss: float = 0.0
-    correct: float = 0.0
     abs_error: float = 0.0
     sq_error: float = 0.0
     target_sum: float = 0.0
     target_sq_sum: float = 0.0
     count: int = 0
-    confusion: torch.Tensor | None = None  # classification: [true, predicted] counts
+    # classification: the epoch's predicted and true labels, counted once at its end (cheaper per step)
+    predicted: list[torch.Tensor] = field(default_factory=list)
+    targets: list[torch.Tensor] = field(default_factory=list)
 
 
 class Objective:
@@ -46,21 +47,23 @@ class Classification(Objective):
         return F.cross_entropy(output, target)
 
     def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
-        n = target.shape[0]
-        predicted = output.argmax(dim=1)
-        sums.loss += loss * n
-        sums.correct += float((predicted == target).sum())
-        sums.count += n
-        pairs = torch.bincount(target * self.output_dim + predicted, minlength=self.output_dim**2)
-        counts = pairs.reshape(self.output_dim, self.output_dim)
-        sums.confusion = counts if sums.confusion is None else sums.confusion + counts
+        sums.loss += loss * target.shape[0]
+        sums.count += target.shape[0]
+        sums.predicted.append(output.argmax(dim=1))
+        sums.targets.append(target)
 
     def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
         n = max(sums.count, 1)
+        confusion = None
+        if sums.predicted:
+            predicted, target = torch.cat(sums.predicted), torch.cat(sums.targets)
+            pairs = torch.bincount(target * self.output_dim + predicted, minlength=self.output_dim**2)
+            confusion = pairs.reshape(self.output_dim, self.output_dim)
+        correct = float(confusion.diag().sum()) if confusion is not None else 0.0
         return {
             f"{prefix}loss": sums.loss / n,
-            f"{prefix}accuracy": sums.correct / n,
-            f"{prefix}f1": macro_f1(sums.confusion),
+            f"{prefix}accuracy": correct / n,
+            f"{prefix}f1": macro_f1(confusion),
         }
 
 
