@@ -36,9 +36,9 @@ def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
                 counts[action] += 1
                 if action == "requeued":
                     resend.append((run.id, run.device))
-        for run_id in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
+        for run_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
             leases.touch(run_id)
-            resend.append((run_id, _device(leases, run_id)))
+            resend.append((run_id, device))
             counts["resent"] += 1
         session.commit()
     for run_id, device in resend:  # after the commit, like every enqueue
@@ -71,11 +71,6 @@ def _settle(leases: LeaseRepository, run: Run, now: datetime) -> str | None:
         data={"status": "queued", "reason": "lease_expired"},
     )
     return "requeued"
-
-
-def _device(leases: LeaseRepository, run_id: str) -> str:
-    run = leases.get(run_id)
-    return run.device if run is not None else "cpu"
 
 
 class Reaper(threading.Thread):

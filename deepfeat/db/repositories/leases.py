@@ -144,10 +144,10 @@ class LeaseRepository:
         query = select(Run).where(Run.status.in_(ACTIVE), Run.lease_expires_at < now).order_by(Run.id)
         return list(self.session.scalars(query))
 
-    def stale_queued(self, before: datetime, limit: int = 500) -> list[str]:
-        """Queued runs untouched since `before`: their message may have been lost with the broker."""
-        query = select(Run.id).where(Run.status == "queued", Run.updated_at < before).order_by(Run.id)
-        return list(self.session.scalars(query.limit(limit)))
+    def stale_queued(self, before: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """(id, device) of queued runs untouched since `before`: their message may have been lost."""
+        query = select(Run.id, Run.device).where(Run.status == "queued", Run.updated_at < before)
+        return [(row.id, row.device) for row in self.session.execute(query.order_by(Run.id).limit(limit))]
 
     def touch(self, run_id: str) -> None:
         query = update(Run).where(Run.id == run_id).values(updated_at=utcnow())
