@@ -12,6 +12,21 @@ from deepfeat.db.models import Dataset, Project, Run
 from deepfeat.db.session import make_engine, make_session_factory
 
 
+def placeholder_dataset(dataset_id: str, project_id: str) -> Dataset:
+    """A dataset row for runs to point at; its blob is never read."""
+    return Dataset(
+        id=dataset_id,
+        project_id=project_id,
+        name="d",
+        format="npz",
+        sha256="0" * 64,
+        size_bytes=1,
+        blob_key="blobs/00/0",
+        n_rows=1,
+        schema={},
+    )
+
+
 @pytest.fixture
 def session(any_db_url: str) -> Iterator[Session]:
     upgrade(any_db_url)
@@ -19,19 +34,7 @@ def session(any_db_url: str) -> Iterator[Session]:
     with make_session_factory(engine)() as s:
         s.add(Project(id="prj_1", name="p"))
         s.flush()  # no ORM relationships: insert parents first ourselves
-        s.add(
-            Dataset(
-                id="ds_1",
-                project_id="prj_1",
-                name="d",
-                format="npz",
-                sha256="0" * 64,
-                size_bytes=1,
-                blob_key="blobs/00/0",
-                n_rows=1,
-                schema={},
-            )
-        )
+        s.add(placeholder_dataset("ds_1", "prj_1"))
         s.flush()
         s.add(
             Run(

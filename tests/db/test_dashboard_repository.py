@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Dataset, Project, Run
+from deepfeat.db.models import Project, Run
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
+from tests.db.conftest import placeholder_dataset
 
 
 def run(run_id: str, project: str, status: str, device: str = "cpu", owner: str | None = None) -> Run:
@@ -39,19 +40,7 @@ def session(any_db_url: str) -> Iterator[Session]:
     with make_session_factory(engine)() as s:
         s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
         s.flush()
-        s.add(
-            Dataset(
-                id="ds_1",
-                project_id="prj_a",
-                name="d",
-                format="npz",
-                sha256="0" * 64,
-                size_bytes=1,
-                blob_key="blobs/00/0",
-                n_rows=1,
-                schema={},
-            )
-        )
+        s.add(placeholder_dataset("ds_1", "prj_a"))
         s.flush()
         s.add_all(
             [
