@@ -25,7 +25,9 @@ from deepfeat.db.models import Artifact, Dataset
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
+from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
+from deepfeat.services.encoders import EncoderService
 from deepfeat.services.runs import cancel_flag
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
@@ -114,7 +116,9 @@ def _train_and_finish(
     checkpoints = CheckpointDir(settings.checkpoints_dir / run_id)
     reporter = DbReporter(sessions, run_id, attempt, settings, job.spec.training.epochs)
     try:
-        outcome = train(job.spec, job.data, reporter, settings, checkpoints)
+        outcome = train(
+            job.spec, job.data, reporter, settings, checkpoints, _context(sessions, store, job, settings)
+        )
     except LeaseLost:
         log.warning("run %s attempt %d lost its lease; another attempt owns it", run_id, attempt)
         return
@@ -184,6 +188,18 @@ def _store_results(
         else:
             session.rollback()
             log.warning("run %s attempt %d finished after losing its lease; results dropped", run_id, attempt)
+
+
+def _context(
+    sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings
+) -> BuildContext:
+    """Registered encoders (`transfer` from `name@version`) resolve in the run's project."""
+
+    def resolve(ref: str) -> SourceEncoder:
+        with sessions() as session:
+            return EncoderService(session, job.project_id, settings, store).source(ref)
+
+    return BuildContext(resolve_encoder=resolve)
 
 
 def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:

@@ -7,7 +7,7 @@ input); `embed` runs on a batch that may hold several requests' items, in the in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,6 +64,16 @@ def capture(module: nn.Module) -> Iterator[None]:
         handle.remove()
 
 
+def output_of(module: nn.Module, run: Callable[[], object]) -> Any:
+    """`module`'s output when `run()` reaches it (the rest of the pass is skipped); None if it never runs."""
+    try:
+        with capture(module):
+            run()
+    except _Captured as captured:
+        return captured.output
+    return None
+
+
 class Embedder(ABC):
     modality: str
     dim: int
@@ -110,15 +120,12 @@ class Embedder(ABC):
     def _run(self, items: list[Any], layer: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if layer is None:
             return self.forward(items)
-        try:
-            with capture(dict(self.module.named_modules())[layer]):
-                self.forward_all(items)
-        except _Captured as captured:
-            out = captured.output
+        out = output_of(self.module.get_submodule(layer), lambda: self.forward_all(items))
+        if out is not None:
             if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != len(items):
                 raise UnknownLayer(
                     f"/layer: layer {layer!r} does not output one tensor row per input", loc="/layer"
-                ) from None
+                )
             return out, self._mask_for(out, items)
         raise UnknownLayer(
             f"/layer: {layer!r} is a container or is not on this encoder's forward path; "

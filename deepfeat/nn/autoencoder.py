@@ -12,7 +12,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, Noise, activation, dense_stack, flat_size, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import AutoencoderSpec
 
 
@@ -76,5 +76,7 @@ class Autoencoder(DeepfeatModel):
 
 
 @register("autoencoder")
-def build_autoencoder(spec: AutoencoderSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_autoencoder(
+    spec: AutoencoderSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return Autoencoder(spec, input_shape, output_dim)

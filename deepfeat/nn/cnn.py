@@ -11,7 +11,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, activation, dense_stack, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import CNNSpec
 
 
@@ -105,5 +105,7 @@ class CNN(DeepfeatModel):
 
 
 @register("cnn")
-def build_cnn(spec: CNNSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_cnn(
+    spec: CNNSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return CNN(spec, input_shape, output_dim)

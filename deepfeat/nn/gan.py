@@ -11,7 +11,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, activation, flat_size, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import GANSpec, NetworkSpec
 
 
@@ -101,5 +101,7 @@ class GAN(DeepfeatModel):
 
 
 @register("gan")
-def build_gan(spec: GANSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_gan(
+    spec: GANSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return GAN(spec, input_shape, output_dim)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from deepfeat.nn.blocks import InputNorm, dense_stack, flat_size, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import MLPSpec
 
 
@@ -30,5 +30,7 @@ class MLP(DeepfeatModel):
 
 
 @register("mlp")
-def build_mlp(spec: MLPSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_mlp(
+    spec: MLPSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return MLP(spec, input_shape, output_dim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -27,7 +28,25 @@ class DeepfeatModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-Builder = Callable[[Any, list[int], int], DeepfeatModel]
+@dataclass(frozen=True)
+class SourceEncoder:
+    """A registered encoder, loaded: the trained network of its run and the layer it serves."""
+
+    ref: str  # pinned, `name@version`
+    model: DeepfeatModel  # shared with the serving cache: builders copy it before training it
+    input_shape: list[int]
+    layer: str | None  # None: `forward_features`
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder may need beyond the spec. Registered encoders live in a project's database, so
+    `transfer` from `name@version` gets a resolver; without one (no project at hand) it is refused."""
+
+    resolve_encoder: Callable[[str], SourceEncoder] | None = None
+
+
+Builder = Callable[[Any, list[int], int, BuildContext], DeepfeatModel]
 B = TypeVar("B", bound=Builder)
 _REGISTRY: dict[str, Builder] = {}
 
@@ -40,10 +59,12 @@ def register(family: str) -> Callable[[B], B]:
     return decorator
 
 
-def create_model(spec: Any, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def create_model(
+    spec: Any, input_shape: list[int], output_dim: int, context: BuildContext | None = None
+) -> DeepfeatModel:
     """Build the network `spec` describes for samples of `input_shape` and `output_dim` outputs."""
     try:
         builder = _REGISTRY[spec.type]
     except KeyError:
         raise SpecError("/model/type", f"unknown model type {spec.type!r}") from None
-    return builder(spec, input_shape, output_dim)
+    return builder(spec, input_shape, output_dim, context or BuildContext())

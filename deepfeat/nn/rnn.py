@@ -9,7 +9,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, dense_stack, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import RNNSpec
 
 CELLS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -73,5 +73,7 @@ class RNN(DeepfeatModel):
 
 
 @register("rnn")
-def build_rnn(spec: RNNSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_rnn(
+    spec: RNNSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return RNN(spec, input_shape, output_dim)

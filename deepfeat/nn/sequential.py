@@ -11,7 +11,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, activation, flat_size, initialise
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import (
     ActivationLayer,
     ConvLayer,
@@ -141,5 +141,7 @@ class Sequential(DeepfeatModel):
 
 
 @register("sequential")
-def build_sequential(spec: SequentialSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
+def build_sequential(
+    spec: SequentialSpec, input_shape: list[int], output_dim: int, _context: BuildContext
+) -> DeepfeatModel:
     return Sequential(spec, input_shape, output_dim)

@@ -1,4 +1,6 @@
-"""`transfer`: a pretrained encoder from the catalogue with a dense head trained on top.
+"""`transfer`: a pretrained encoder with a dense head trained on top. The encoder is a catalogue entry
+(`minilm-l6`, `efficientnet-lite0`; here) or an encoder registered from a run (`name@version`; in
+`transfer_run.py`).
 
 Freezing is by blocks (MiniLM's transformer layers, EfficientNet's MBConv blocks plus its head conv):
 `all` trains only the head, `none` everything, `{"unfreeze_last": k}` the last k blocks and the head.
@@ -17,7 +19,7 @@ from torch import nn
 
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm, dense_stack
-from deepfeat.nn.registry import DeepfeatModel, register
+from deepfeat.nn.registry import BuildContext, DeepfeatModel, register
 from deepfeat.specs.model import TransferSpec
 
 
@@ -34,42 +36,19 @@ class GlobalScale(InputNorm):
         return ((x - self.mean) / self.std - 0.5) / 0.5
 
 
-class Transfer(DeepfeatModel):
-    def __init__(self, spec: TransferSpec, input_shape: list[int], output_dim: int) -> None:
-        super().__init__()
-        from deepfeat.encoders.catalogue import PRETRAINED, verified_weights
+class TransferBase(DeepfeatModel):
+    """A pretrained encoder cut into `blocks` (for freezing), a dense head on its pooled output."""
 
-        entry = PRETRAINED.get(spec.encoder)
-        if entry is None:
-            known = ", ".join(sorted(PRETRAINED))
-            raise SpecError(
-                "/model/encoder",
-                f"{spec.encoder!r} is not a catalogue encoder ({known}); registered encoders "
-                "(name@version) cannot be fine-tuned yet",
-            )
-        self.spec, self.modality, self.input_shape = spec, entry.modality, input_shape
-        embedder = entry.build(verified_weights(entry))  # a private copy: training changes it
-        self.encoder = embedder.module
-        if not spec.pretrained:
-            for module in self.encoder.modules():
-                reset = getattr(module, "reset_parameters", None)
-                if callable(reset):
-                    reset()
-        if self.modality == "text":
-            self.tokenizer = getattr(embedder, "tokenizer")  # noqa: B009 - the text embedder's own
-            self.input_norm = InputNorm(input_shape, mode="none")
-            self.blocks: list[nn.Module] = list(getattr(self.encoder, "encoder").layer)  # noqa: B009
-        else:
-            if len(input_shape) != 3 or input_shape[0] not in (1, 3):
-                raise SpecError(
-                    "/model/encoder",
-                    f"{spec.encoder} reads images (1 or 3 × H × W), not inputs of {input_shape}",
-                )
-            self.input_norm = GlobalScale(input_shape)
-            net: Any = self.encoder
-            self.blocks = [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
-        self.first_trainable = self._freeze(spec)
-        self.dense, width = dense_stack(entry.dim, spec.head, spec)
+    encoder: nn.Module
+    blocks: list[nn.Module]
+
+    def __init__(self, spec: TransferSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def _finish(self, encoder_dim: int, output_dim: int) -> None:
+        self.first_trainable = self._freeze(self.spec)
+        self.dense, width = dense_stack(encoder_dim, self.spec.head, self.spec)
         self.head = nn.Linear(width, output_dim)
         self.embedding_dim = width
 
@@ -97,7 +76,7 @@ class Transfer(DeepfeatModel):
     def trainable_blocks(self) -> int:
         return sum(all(p.requires_grad for p in b.parameters()) for b in self.blocks)
 
-    def train(self, mode: bool = True) -> Transfer:
+    def train(self, mode: bool = True) -> TransferBase:
         super().train(mode)
         if self.first_trainable >= 0:  # frozen layers keep eval behaviour (batch-norm statistics)
             frozen = set(self.encoder.modules()) - {
@@ -106,6 +85,46 @@ class Transfer(DeepfeatModel):
             for module in frozen:
                 module.training = False
         return self
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.dense(self._encode(x))
+        return out
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(features)
+        return out
+
+
+class Transfer(TransferBase):
+    """From a catalogue encoder (MiniLM for text, EfficientNet-Lite0 for images)."""
+
+    def __init__(self, spec: TransferSpec, input_shape: list[int], output_dim: int) -> None:
+        super().__init__(spec)
+        from deepfeat.encoders.catalogue import PRETRAINED, verified_weights
+
+        entry = PRETRAINED[spec.encoder]
+        self.modality, self.input_shape = entry.modality, input_shape
+        embedder = entry.build(verified_weights(entry))  # a private copy: training changes it
+        self.encoder = embedder.module
+        if not spec.pretrained:
+            _reset(self.encoder)
+        if self.modality == "text":
+            self.tokenizer = getattr(embedder, "tokenizer")  # noqa: B009 - the text embedder's own
+            self.input_norm = InputNorm(input_shape, mode="none")
+            self.blocks = list(getattr(self.encoder, "encoder").layer)  # noqa: B009
+        else:
+            if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+                raise SpecError(
+                    "/model/encoder",
+                    f"{spec.encoder} reads images (1 or 3 × H × W), not inputs of {input_shape}",
+                )
+            self.input_norm = GlobalScale(input_shape)
+            net: Any = self.encoder
+            self.blocks = [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
+        self._finish(entry.dim, output_dim)
 
     def encode_inputs(self, texts: npt.NDArray[Any]) -> torch.Tensor:
         """Strings → token ids (N × max_tokens, 0-padded) as float32, the dtype every input tensor has."""
@@ -143,15 +162,29 @@ class Transfer(DeepfeatModel):
             features: torch.Tensor = net.extract_features(x)
         return features.mean(dim=(2, 3))
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dense(self._encode(x))
-        return out
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(features)
-        return out
-
 
 @register("transfer")
-def build_transfer(spec: TransferSpec, input_shape: list[int], output_dim: int) -> DeepfeatModel:
-    return Transfer(spec, input_shape, output_dim)
+def build_transfer(
+    spec: TransferSpec, input_shape: list[int], output_dim: int, context: BuildContext
+) -> DeepfeatModel:
+    from deepfeat.encoders.catalogue import PRETRAINED
+
+    if spec.encoder in PRETRAINED:
+        return Transfer(spec, input_shape, output_dim)
+    if context.resolve_encoder is None:
+        known = ", ".join(sorted(PRETRAINED))
+        raise SpecError(
+            "/model/encoder",
+            f"{spec.encoder!r} is not a catalogue encoder ({known}) and no project is at hand",
+        )
+    from deepfeat.nn.transfer_run import RunTransfer
+
+    return RunTransfer(spec, context.resolve_encoder(spec.encoder), input_shape, output_dim)
+
+
+def _reset(module: nn.Module) -> None:
+    """`pretrained: false`: the same architecture with fresh initial weights (the baseline to beat)."""
+    for child in module.modules():
+        reset = getattr(child, "reset_parameters", None)
+        if callable(reset):
+            reset()

@@ -20,8 +20,9 @@ from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.encoders.trained import TrainedEmbedder
-from deepfeat.errors import Conflict, NotFound, PayloadTooLarge
+from deepfeat.errors import Conflict, NotFound, PayloadTooLarge, SpecError
 from deepfeat.ids import new_id
+from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.inference import load_trained
 from deepfeat.storage import ArtifactStore
 
@@ -135,14 +136,26 @@ class EncoderService:
     # --- serving -------------------------------------------------------------------------------------
     def resolve(self, ref: str, runtime: EncoderRuntime) -> Resolved:
         """`minilm-l6`, `name` (= `name@latest`), `name@3` or `name@prod` → a loaded encoder, or 404."""
-        match = _REF.match(ref)
-        if match is None:
-            raise NotFound(f"no encoder {ref!r}: use a catalogue name, `name@version` or `name@alias`")
-        name, tag = match["name"], match["tag"]
         found = pretrained(ref)
         if found is not None:
             return found
-        tag = tag or LATEST
+        encoder = self.find(ref)
+        embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self._load_run(encoder.run_id))
+        return Resolved(
+            f"{encoder.name}@{encoder.version}",
+            encoder.name,
+            encoder.version,
+            f"run:{encoder.run_id}",
+            embedder,
+            encoder.layer,
+        )
+
+    def find(self, ref: str) -> Encoder:
+        """The registered encoder `name`, `name@3` or `name@prod` points at now, or 404."""
+        match = _REF.match(ref)
+        if match is None:
+            raise NotFound(f"no encoder {ref!r}: use a catalogue name, `name@version` or `name@alias`")
+        name, tag = match["name"], match["tag"] or LATEST
         if tag.isdigit():
             version = db_int(tag)
             encoder = self.repo.get(name, version) if version is not None else None
@@ -150,15 +163,34 @@ class EncoderService:
             encoder = self.repo.by_alias(name, tag)
         if encoder is None:
             raise NotFound(f"no encoder {name}@{tag}; GET /v1/encoders lists them")
-        embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self._load_run(encoder.run_id))
-        return Resolved(
-            f"{name}@{encoder.version}",
-            name,
-            encoder.version,
-            f"run:{encoder.run_id}",
-            embedder,
-            encoder.layer,
+        return encoder
+
+    # --- fine-tuning ---------------------------------------------------------------------------------
+    def pin(self, ref: str) -> str:
+        """A transfer spec's encoder as the exact version it means now: a run retried after `prod` has
+        moved must fine-tune what was validated. Catalogue names stay as they are."""
+        if ref in PRETRAINED:
+            return ref
+        encoder = self._find_for_spec(ref)
+        return f"{encoder.name}@{encoder.version}"
+
+    def source(self, ref: str) -> SourceEncoder:
+        """The network a registered encoder serves, for `model.type: transfer` to build on."""
+        encoder = self._find_for_spec(ref)
+        trained = load_trained(self.session, self.project_id, encoder.run_id, self.store, self.settings)
+        return SourceEncoder(
+            f"{encoder.name}@{encoder.version}", trained.model, trained.input_shape, encoder.layer
         )
+
+    def _find_for_spec(self, ref: str) -> Encoder:
+        try:
+            return self.find(ref)
+        except NotFound as exc:  # in a spec, an unknown encoder is a spec error at its field
+            known = ", ".join(sorted(PRETRAINED))
+            raise SpecError("/model/encoder", f"{exc.detail}; catalogue encoders: {known}") from None
+
+    def build_context(self) -> BuildContext:
+        return BuildContext(resolve_encoder=self.source)
 
 
 def pretrained(ref: str) -> Resolved | None:

@@ -64,7 +64,10 @@ def load_trained(
         return _cache[key]
     spec = RunSpec.model_validate(run.spec)
     dataset = session.get_one(Dataset, run.dataset_id)
-    setup = setup_run(spec, dataset.schema, settings)
+    from deepfeat.services.encoders import EncoderService  # it serves through this module
+
+    context = EncoderService(session, project_id, settings, store).build_context()
+    setup = setup_run(spec, dataset.schema, settings, context)
     setup.model.load_state_dict(load_file(store.path(weights.path)))
     setup.model.eval()
     anomaly = (

@@ -16,6 +16,8 @@ from deepfeat.db.types import utcnow
 from deepfeat.errors import Conflict, NotFound
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
+from deepfeat.services.encoders import EncoderService
+from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec, ValidationReport
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.setup import setup_run
@@ -29,11 +31,12 @@ class RunService:
         self.session = session
         self.repo = RunRepository(session, project_id)
         self.datasets = DatasetService(session, project_id, store)
+        self.encoders = EncoderService(session, project_id, settings, store)
         self.settings = settings
 
     def validate(self, spec: RunSpec) -> ValidationReport:
         dataset = self.datasets.resolve(spec.dataset)
-        setup = setup_run(spec, dataset.schema, self.settings)
+        setup = setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
         r = setup.report
         return ValidationReport(
             params=r.params,
@@ -47,6 +50,7 @@ class RunService:
 
     def submit(self, spec: RunSpec, enqueue: Enqueue, idempotency_key: str | None = None) -> tuple[Run, bool]:
         """The run and whether it was created now (False: an earlier submit with the same key)."""
+        spec = self._pinned(spec)
         if idempotency_key:
             earlier = self.repo.by_idempotency_key(idempotency_key)
             if earlier is not None:
@@ -54,7 +58,8 @@ class RunService:
                     raise Conflict("Idempotency-Key was used before with a different spec")
                 return earlier, False
         dataset = self.datasets.resolve(spec.dataset)
-        setup_run(spec, dataset.schema, self.settings)  # refuse before queueing, never in the worker
+        # Refuse before queueing, never in the worker.
+        setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
         queue = "gpu" if spec.training.device == "gpu" else "cpu"
         run = self.repo.add(
             Run(
@@ -75,6 +80,15 @@ class RunService:
         self.session.add(RunEvent(run_id=run.id, kind="status", message="queued", data={"status": "queued"}))
         after_commit(self.session, lambda: enqueue(run.id, queue))
         return run, True
+
+    def _pinned(self, spec: RunSpec) -> RunSpec:
+        """`transfer` from `name@prod` is stored as the version `prod` meant at submission."""
+        if not isinstance(spec.model, TransferSpec):
+            return spec
+        pinned = self.encoders.pin(spec.model.encoder)
+        if pinned == spec.model.encoder:
+            return spec
+        return spec.model_copy(update={"model": spec.model.model_copy(update={"encoder": pinned})})
 
     def get(self, run_id: str) -> Run:
         run = self.repo.get(run_id)

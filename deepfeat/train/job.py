@@ -15,6 +15,7 @@ from safetensors.torch import save
 import deepfeat
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
+from deepfeat.nn import BuildContext
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
@@ -42,9 +43,10 @@ def train(
     reporter: Reporter,
     settings: Settings,
     checkpoints: CheckpointDir | None = None,
+    context: BuildContext | None = None,
 ) -> TrainOutcome:
     torch.manual_seed(spec.training.seed)
-    setup = setup_run(spec, data.schema, settings)
+    setup = setup_run(spec, data.schema, settings, context)
     task = spec.task
     training = spec.training
     split = split_indices(

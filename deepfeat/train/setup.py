@@ -10,7 +10,7 @@ from typing import Any
 
 from deepfeat.config import Settings
 from deepfeat.errors import SpecError
-from deepfeat.nn import DeepfeatModel, create_model
+from deepfeat.nn import BuildContext, DeepfeatModel, create_model
 from deepfeat.nn.inspect import ModelReport, inspect_model
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.objectives import Classification, Objective, Reconstruction, Regression
@@ -72,8 +72,11 @@ def objective_for(spec: RunSpec, schema: dict[str, Any]) -> Objective:
     return Regression()
 
 
-def setup_run(spec: RunSpec, schema: dict[str, Any], settings: Settings) -> Setup:
-    """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where."""
+def setup_run(
+    spec: RunSpec, schema: dict[str, Any], settings: Settings, context: BuildContext | None = None
+) -> Setup:
+    """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where.
+    `context` resolves registered encoders (`transfer` from `name@version`) in the run's project."""
     _check_budgets(spec, settings)
     if spec.model.type not in TASK_MODELS[spec.task]:
         allowed = ", ".join(TASK_MODELS[spec.task])
@@ -87,7 +90,7 @@ def setup_run(spec: RunSpec, schema: dict[str, Any], settings: Settings) -> Setu
             "/model/type", "a text dataset trains through a text encoder: use model type `transfer`"
         )
     input_shape = [int(d) for d in schema["input_shape"]]
-    model = create_model(spec.model, input_shape, objective.output_dim)
+    model = create_model(spec.model, input_shape, objective.output_dim, context)
     report = inspect_model(model, input_shape, spec.training.batch_size)
     if report.params > settings.max_params:
         raise SpecError(

@@ -153,10 +153,10 @@ def test_minilm_transfer_learns_text_intents(tmp_path: Any) -> None:
     assert outcome.result.best["val_accuracy"] >= 0.9
 
 
-def test_pretrained_efficientnet_features_beat_a_random_encoder_on_digits(tmp_path: Any) -> None:
-    digits = load_builtin("digits")
-    rows = np.random.default_rng(0).choice(len(digits.y), 400, replace=False)
-    data = ArrayDataset(X=digits.X[rows], y=digits.y[rows], schema=digits.schema)
+def test_pretrained_efficientnet_features_beat_a_random_encoder_on_mnist(tmp_path: Any) -> None:
+    mnist = load_builtin("mnist-5k")
+    rows = np.random.default_rng(0).choice(len(mnist.y), 400, replace=False)
+    data = ArrayDataset(X=mnist.X[rows], y=mnist.y[rows], schema=mnist.schema)
     scores = {}
     for pretrained in (True, False):
         model = {
@@ -167,5 +167,16 @@ def test_pretrained_efficientnet_features_beat_a_random_encoder_on_digits(tmp_pa
         }
         outcome = train(run_spec(model, 8, lr=0.01), data, Quiet(), Settings(data_dir=tmp_path))  # type: ignore[arg-type]
         scores[pretrained] = outcome.result.best["val_accuracy"]
-    assert scores[True] > 0.75
-    assert scores[True] > scores[False] + 0.2
+    assert scores[True] > 0.5, scores  # 400 images, 8 epochs of a linear head: far from converged
+    assert scores[True] > scores[False] + 0.2, scores
+
+
+def test_minilm_beats_the_same_network_from_scratch_on_faq_intents(tmp_path: Any) -> None:
+    """21 intents, 752 questions; the held-out split decides. Frozen encoder, linear head."""
+    data = load_builtin("faq-intents")
+    scores = {}
+    for pretrained in (True, False):
+        model = {"type": "transfer", "encoder": "minilm-l6", "max_tokens": 32, "pretrained": pretrained}
+        outcome = train(run_spec(model, 5, lr=0.01), data, Quiet(), Settings(data_dir=tmp_path))  # type: ignore[arg-type]
+        scores[pretrained] = outcome.result.best["val_accuracy"]
+    assert scores[True] > scores[False] + 0.05, scores
