@@ -10,10 +10,10 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
-from deepfeat.services.auth import create_key, ensure_project
 from deepfeat.storage import ArtifactStore
 from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
+from tests.keys import key_headers
 
 
 def csrf_of(html: str) -> str:
@@ -74,12 +74,7 @@ def test_signed_in_pages_show_this_projects_runs(
     client: TestClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
     run_id = client.post("/v1/runs", json={**MLP_SPEC, "name": "mine"}, headers=admin_headers).json()["id"]
-    engine = make_engine(settings.resolved_database_url)
-    with make_session_factory(engine)() as session:
-        other_key = create_key(session, ensure_project(session, "other"), "write")
-        session.commit()
-    engine.dispose()
-    other = {"Authorization": f"Bearer {other_key}"}
+    other = key_headers(settings, "write", project="other")
     theirs = client.post("/v1/runs", json={**MLP_SPEC, "name": "theirs"}, headers=other).json()["id"]
 
     sign_in(client)

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from deepfeat.config import Settings
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
-from deepfeat.services.auth import create_key, ensure_project
 from tests.api.test_runs import MLP_SPEC
+from tests.keys import key_headers
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -133,12 +133,8 @@ def test_another_projects_run_is_not_streamed(
     client: TestClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
     run_id = submit(client, admin_headers)
-    engine = make_engine(settings.resolved_database_url)
-    with make_session_factory(engine)() as session:
-        other = create_key(session, ensure_project(session, "other"), "write")
-        session.commit()
-    engine.dispose()
-    response = client.get(f"/v1/runs/{run_id}/events", headers={"Authorization": f"Bearer {other}", **SSE})
+    other = key_headers(settings, "write", project="other")
+    response = client.get(f"/v1/runs/{run_id}/events", headers={**other, **SSE})
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
     assert client.get(f"/v1/runs/{run_id}/events", headers=SSE).status_code == 401

@@ -8,10 +8,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
-from deepfeat.db.session import make_engine, make_session_factory
-from deepfeat.services.auth import create_key, ensure_project
 from tests.api.test_encoders import DIGITS_MLP
 from tests.api.test_inference import digits, trained_run
+from tests.keys import key_headers
 
 
 def transfer(encoder: str, **model: Any) -> dict[str, Any]:
@@ -66,12 +65,7 @@ def test_unknown_and_foreign_encoders_are_spec_errors(
 ) -> None:
     source = trained_run(client, admin_headers, settings, {**DIGITS_MLP, "training": {"epochs": 1}})
     client.post("/v1/encoders", json={"run_id": source, "name": "digits"}, headers=admin_headers)
-    engine = make_engine(settings.resolved_database_url)
-    with make_session_factory(engine)() as session:
-        other = create_key(session, ensure_project(session, "other"), "admin")
-        session.commit()
-    engine.dispose()
-    other_headers = {"Authorization": f"Bearer {other}"}
+    other_headers = key_headers(settings, project="other")
     for headers, encoder in (
         (admin_headers, "digits@9"),
         (admin_headers, "nope"),
