@@ -1,4 +1,5 @@
-"""A trained run served as an encoder: its `forward_features` (or a named layer) on numeric inputs."""
+"""A trained run served as an encoder: its `forward_features` (or a named layer) on numeric inputs, or
+on strings for a run trained on text (its model tokenises them, as in training)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import numpy as np
 import torch
 
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
-from deepfeat.nn import DeepfeatModel
+from deepfeat.nn import DeepfeatModel, tokeniser_of
 
 
 class TrainedEmbedder(Embedder):
-    modality = "numeric"
-
     def __init__(self, model: DeepfeatModel, input_shape: list[int], max_inputs: int) -> None:
+        self.tokenise = tokeniser_of(model)
+        self.modality = "text" if self.tokenise is not None else "numeric"
         self.model = model
         self.module = model
         self.input_shape = input_shape
@@ -26,10 +27,12 @@ class TrainedEmbedder(Embedder):
     def measure(self, layer: str | None) -> int:
         """The embedding width at `layer` (default: forward_features), from one zero input."""
         self.check_layer(layer)
-        zero = torch.zeros(self.input_shape)
-        return int(self.embed([zero], EmbedOptions(layer=layer))[0].size)
+        probe = self.prepare([""]) if self.modality == "text" else [torch.zeros(self.input_shape)]
+        return int(self.embed(probe, EmbedOptions(layer=layer))[0].size)
 
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
+        if self.modality == "text":
+            return self._tokenise(inputs)
         items = []
         for i, item in enumerate(inputs):
             if isinstance(item, str):
@@ -47,6 +50,13 @@ class TrainedEmbedder(Embedder):
                 raise InvalidInput(f"/inputs/{i}", "contains NaN or infinity")
             items.append(torch.from_numpy(array.reshape(self.input_shape)))
         return items
+
+    def _tokenise(self, inputs: Sequence[Any]) -> list[Any]:
+        for i, item in enumerate(inputs):
+            if not isinstance(item, str):
+                raise InvalidInput(f"/inputs/{i}", "this encoder was trained on text: send strings")
+        assert self.tokenise is not None
+        return list(self.tokenise(np.asarray(inputs, dtype=np.str_)).unbind(0))
 
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.model.forward_features(torch.stack(items)), None

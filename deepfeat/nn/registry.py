@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -44,6 +44,16 @@ class BuildContext:
     `transfer` from `name@version` gets a resolver; without one (no project at hand) it is refused."""
 
     resolve_encoder: Callable[[str], SourceEncoder] | None = None
+
+
+Tokenise = Callable[[Any], torch.Tensor]
+
+
+def tokeniser_of(model: nn.Module) -> Tokenise | None:
+    """A text model's `encode_inputs` (an array of strings → token ids as float32, the dtype every
+    input tensor has); None for a model that reads numbers."""
+    encode = getattr(model, "encode_inputs", None)
+    return cast(Tokenise, encode) if callable(encode) else None
 
 
 Builder = Callable[[Any, list[int], int, BuildContext], DeepfeatModel]

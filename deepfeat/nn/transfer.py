@@ -113,6 +113,7 @@ class Transfer(TransferBase):
             _reset(self.encoder)
         if self.modality == "text":
             self.tokenizer = getattr(embedder, "tokenizer")  # noqa: B009 - the text embedder's own
+            self.encode_inputs = self._tokenise  # only text models tokenise (see `tokeniser_of`)
             self.input_norm = InputNorm(input_shape, mode="none")
             self.blocks = list(getattr(self.encoder, "encoder").layer)  # noqa: B009
         else:
@@ -126,10 +127,8 @@ class Transfer(TransferBase):
             self.blocks = [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
         self._finish(entry.dim, output_dim)
 
-    def encode_inputs(self, texts: npt.NDArray[Any]) -> torch.Tensor:
+    def _tokenise(self, texts: npt.NDArray[Any]) -> torch.Tensor:
         """Strings → token ids (N × max_tokens, 0-padded) as float32, the dtype every input tensor has."""
-        if self.modality != "text":
-            return torch.from_numpy(np.asarray(texts, dtype=np.float32)).reshape(-1, *self.input_shape)
         encodings = self.tokenizer.encode_batch([str(t) for t in np.asarray(texts).reshape(-1)])
         ids = torch.zeros(len(encodings), self.spec.max_tokens)
         for row, encoding in enumerate(encodings):

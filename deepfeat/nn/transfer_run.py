@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
 from deepfeat.encoders.embedder import output_of
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm
-from deepfeat.nn.registry import DeepfeatModel, SourceEncoder
+from deepfeat.nn.registry import DeepfeatModel, SourceEncoder, tokeniser_of
 from deepfeat.nn.transfer import TransferBase, _reset
 from deepfeat.specs.model import TransferSpec
 
@@ -24,7 +25,6 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 
 
 class RunTransfer(TransferBase):
-    modality = "numeric"
     encoder: DeepfeatModel
 
     def __init__(
@@ -42,6 +42,9 @@ class RunTransfer(TransferBase):
         # standardisation here would change what it was trained on.
         self.input_norm = InputNorm(input_shape, mode="none")
         self.encoder = copy.deepcopy(source.model)  # a private copy: training changes it
+        self.tokenise = tokeniser_of(self.encoder)
+        if self.tokenise is not None:  # strings are tokenised the way the source run tokenised them
+            self.encode_inputs = self.tokenise
         self.encoder.eval()
         self.layer = source.layer
         if not spec.pretrained:
@@ -66,11 +69,16 @@ class RunTransfer(TransferBase):
         hooks = [m.register_forward_pre_hook(record) for m in self.encoder.modules()]
         try:
             with torch.no_grad():
-                features = self._encode(torch.zeros(2, *self.input_shape))
+                features = self._encode(self._probe())
         finally:
             for hook in hooks:
                 hook.remove()
         return ran, features
+
+    def _probe(self) -> torch.Tensor:
+        if self.tokenise is not None:
+            return self.tokenise(np.array(["", ""], dtype=np.str_))
+        return torch.zeros(2, *self.input_shape)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         grad = torch.is_grad_enabled() and self.first_trainable < len(self.blocks)

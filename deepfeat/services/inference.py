@@ -20,7 +20,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge
-from deepfeat.nn import DeepfeatModel
+from deepfeat.nn import DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
@@ -82,15 +82,25 @@ def load_trained(
     return trained
 
 
-def to_batch(inputs: list[Any], input_shape: list[int], max_inputs: int) -> torch.Tensor:
-    """Client JSON → a float tensor of N × input_shape, or a 4xx naming the bad input."""
+def to_batch(trained: TrainedModel, inputs: list[Any], max_inputs: int) -> torch.Tensor:
+    """Client JSON → the model's input tensor (N × input_shape; token ids for a run trained on text),
+    or a 4xx naming the bad input."""
     if len(inputs) > max_inputs:
         raise PayloadTooLarge(
             f"{len(inputs)} inputs is over the limit of {max_inputs} per request", loc="/inputs"
         )
+    tokenise = tokeniser_of(trained.model)
+    if tokenise is not None:
+        for i, item in enumerate(inputs):
+            if not isinstance(item, str):
+                raise WrongInput(f"/inputs/{i}", "this run was trained on text: send strings")
+        return tokenise(np.asarray(inputs, dtype=np.str_))
+    input_shape = trained.input_shape
     size = int(np.prod(input_shape))
     rows = []
     for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            raise WrongInput(f"/inputs/{i}", "this run reads numbers, not text")
         try:
             array = np.asarray(item, dtype=np.float32)
         except (TypeError, ValueError):

@@ -13,8 +13,9 @@ Nested = list[Any]
 
 
 class PredictRequest(SpecModel):
-    inputs: list[Nested | float] = Field(
-        min_length=1, description="inputs in the dataset's input shape, or flat"
+    inputs: list[Nested | float | str] = Field(
+        min_length=1,
+        description="inputs in the dataset's input shape, or flat; strings for runs trained on text",
     )
 
 

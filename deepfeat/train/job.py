@@ -15,7 +15,7 @@ from safetensors.torch import save
 import deepfeat
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
-from deepfeat.nn import BuildContext
+from deepfeat.nn import BuildContext, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
@@ -52,9 +52,9 @@ def train(
     split = split_indices(
         data.y, training.val_fraction, training.seed, task == "classification", training.test_fraction
     )
-    encode = getattr(setup.model, "encode_inputs", None)  # text encoders: strings → token ids
-    if encode is not None:
-        x = encode(data.X)
+    tokenise = tokeniser_of(setup.model)
+    if tokenise is not None:
+        x = tokenise(data.X)
     else:
         x = torch.from_numpy(np.asarray(data.X, dtype=np.float32)).reshape(-1, *setup.input_shape)
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)

@@ -28,7 +28,7 @@ def predict(
 ) -> PredictResponse:
     """Classes (with probabilities) or values for inputs shaped like the run's dataset."""
     trained = _load(run_id, who, session, state)
-    x = inference.to_batch(body.inputs, trained.input_shape, state.settings.max_inputs_per_request)
+    x = inference.to_batch(trained, body.inputs, state.settings.max_inputs_per_request)
     return PredictResponse.model_validate(inference.predict(trained, x))
 
 
@@ -36,7 +36,7 @@ def predict(
 def score(run_id: str, body: ScoreRequest, who: Reader, session: DbSession, state: State) -> ScoreResponse:
     """Autoencoder anomaly scores: reconstruction error, a threshold at `fpr`, and the verdicts."""
     trained = _load(run_id, who, session, state)
-    x = inference.to_batch(body.inputs, trained.input_shape, state.settings.max_inputs_per_request)
+    x = inference.to_batch(trained, body.inputs, state.settings.max_inputs_per_request)
     return ScoreResponse.model_validate(inference.score(trained, x, body.fpr))
 
 

@@ -81,3 +81,37 @@ def test_unknown_and_foreign_encoders_are_spec_errors(
     response = client.post("/v1/runs", json=wrong_shape, headers=admin_headers)
     assert (response.status_code, response.json()["loc"]) == (422, "/model/encoder")
     assert "reads inputs of shape [1, 8, 8]" in response.json()["detail"]
+
+
+def test_a_text_run_predicts_serves_and_fine_tunes_from_strings(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    text = {
+        "dataset": "builtin:faq-intents",
+        "task": "classification",
+        "model": {"type": "transfer", "encoder": "minilm-l6", "max_tokens": 16},
+        "training": {"epochs": 1, "optimizer": {"name": "adam", "lr": 0.01}},
+    }
+    run_id = trained_run(client, admin_headers, settings, text)
+    questions = ["how do I reset my password", "what are your opening hours"]
+    predicted = client.post(f"/v1/runs/{run_id}/predict", json={"inputs": questions}, headers=admin_headers)
+    assert predicted.status_code == 200, predicted.text
+    assert len(predicted.json()["predictions"]) == 2
+    numbers = client.post(f"/v1/runs/{run_id}/predict", json={"inputs": [[1.0, 2.0]]}, headers=admin_headers)
+    assert (numbers.status_code, numbers.json()["loc"]) == (422, "/inputs/0")
+    assert "send strings" in numbers.json()["detail"]
+
+    registered = client.post("/v1/encoders", json={"run_id": run_id, "name": "faq"}, headers=admin_headers)
+    assert registered.status_code == 201, registered.text
+    assert (registered.json()["modality"], registered.json()["dim"]) == ("text", 384)
+    embedded = client.post("/v1/encoders/faq/embed", json={"inputs": questions}, headers=admin_headers)
+    assert embedded.status_code == 200, embedded.text
+    assert len(embedded.json()["embeddings"][0]) == 384
+
+    tuned = trained_run(
+        client, admin_headers, settings, {**text, "model": {"type": "transfer", "encoder": "faq"}}
+    )
+    again = client.post(f"/v1/runs/{tuned}/predict", json={"inputs": questions}, headers=admin_headers)
+    assert again.status_code == 200, again.text
+    digits_number = client.post(f"/v1/runs/{tuned}/predict", json={"inputs": [3.0]}, headers=admin_headers)
+    assert digits_number.status_code == 422
