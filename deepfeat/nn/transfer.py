@@ -10,6 +10,8 @@ encoder's parameters carry `lr_multiplier`, which the optimizer turns into a par
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,7 @@ class TransferBase(DeepfeatModel):
     def __init__(self, spec: TransferSpec) -> None:
         super().__init__()
         self.spec = spec
+        self._reads_encoded = False
 
     def _finish(self, encoder_dim: int, output_dim: int) -> None:
         self.first_trainable = self._freeze(self.spec)
@@ -90,8 +93,28 @@ class TransferBase(DeepfeatModel):
         raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.dense(self._encode(x))
+        out: torch.Tensor = self.dense(x if self._reads_encoded else self._encode(x))
         return out
+
+    def encoder_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.encoder.parameters())
+
+    @contextmanager
+    def encoded(self, x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+        """The frozen encoder's outputs for `x`, computed once; inside, the model reads them instead of
+        raw inputs. With `freeze: all` every epoch would recompute exactly these (frozen blocks run in
+        eval mode), which is most of the work: a linear probe on MiniLM ran an epoch in ~6 s before."""
+        assert self.encoder_frozen()
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            encoded = torch.cat([self._encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        self.train(was_training)
+        self._reads_encoded = True
+        try:
+            yield encoded
+        finally:
+            self._reads_encoded = False
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(features)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.nn import BuildContext, tokeniser_of
 from deepfeat.nn.gan import GAN
+from deepfeat.nn.transfer import TransferBase
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.device import place_data, placement
@@ -75,18 +78,18 @@ def train(
         else:
             labels = np.asarray(data.y, dtype=np.int64 if task == "classification" else np.float32)
             y = place_data(torch.from_numpy(labels), place)
-        val = Tensors(x[val_idx], y[val_idx])
-        train_part = Tensors(x[train_idx], y[train_idx])
-        result = fit(model, setup.objective, train_part, val, spec.training, reporter, checkpoints, place)
-        if task == "autoencoder" and result.stopped != "cancelled":
-            extras["anomaly"] = calibrate_anomaly(model, val)
-        if len(split.test) and result.stopped != "cancelled":
-            # Held out from every choice made while training (early stopping, schedules): the honest score.
-            test_idx = torch.from_numpy(split.test)
-            test = evaluate(
-                model, setup.objective, Tensors(x[test_idx], y[test_idx]), spec.training.batch_size, place
-            )
-            result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
+        with _encoded_once(model, x, training.batch_size) as x:
+            val = Tensors(x[val_idx], y[val_idx])
+            train_part = Tensors(x[train_idx], y[train_idx])
+            result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place)
+            if task == "autoencoder" and result.stopped != "cancelled":
+                extras["anomaly"] = calibrate_anomaly(model, val)
+            if len(split.test) and result.stopped != "cancelled":
+                # Held out from every choice made while training (early stopping, schedules): honest.
+                test_idx = torch.from_numpy(split.test)
+                test_part = Tensors(x[test_idx], y[test_idx])
+                test = evaluate(model, setup.objective, test_part, training.batch_size, place)
+                result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     receipt = {
@@ -115,6 +118,16 @@ def train(
         },
     }
     return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras)
+
+
+@contextmanager
+def _encoded_once(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Inputs for the loop: a frozen pretrained encoder's outputs, computed once, where it has one."""
+    if isinstance(model, TransferBase) and model.encoder_frozen():
+        with model.encoded(x, batch_size) as encoded:
+            yield encoded
+    else:
+        yield x
 
 
 @torch.no_grad()
