@@ -185,3 +185,18 @@ def test_the_reaper_requeues_then_fails_a_job_whose_worker_died(
     assert failed["status"] == "failed"
     assert "worker lost" in failed["error"]
     assert sent == [job_id, job_id]
+
+
+def test_a_dataset_in_use_by_a_job_is_kept(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    dataset_id = text_dataset(client, admin_headers)
+    job_id = submit(client, admin_headers, encoder="minilm-l6", dataset=dataset_id).json()["id"]
+    busy = client.delete(f"/v1/datasets/{dataset_id}", headers=admin_headers)
+    assert busy.status_code == 409
+    assert job_id in busy.json()["detail"]
+    execute_extraction(job_id, settings, lambda *_: None)
+    assert client.delete(f"/v1/datasets/{dataset_id}", headers=admin_headers).status_code == 204
+    # the finished job keeps its record and its files
+    assert client.get(f"/v1/extractions/{job_id}", headers=admin_headers).json()["dataset_id"] == dataset_id
+    assert download(client, admin_headers, job_id, "embeddings.npy").shape == (12, 384)
