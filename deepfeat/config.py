@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_params: int = Field(default=50_000_000, ge=1)
     max_memory_bytes: int = Field(default=8 * 2**30, ge=1)
 
+    extraction_chunk_rows: int = Field(
+        default=64, ge=1, le=4096, description="Rows per forward pass of a batch extraction job."
+    )
+
     page_size_max: int = Field(default=200, ge=1)
     max_inputs_per_request: int = Field(default=1024, ge=1)
     max_json_body_bytes: int = Field(

@@ -17,7 +17,17 @@ from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
-from service.routers import datasets, embeddings, encoders, health, inference, keys, runs, schema
+from service.routers import (
+    datasets,
+    embeddings,
+    encoders,
+    extractions,
+    health,
+    inference,
+    keys,
+    runs,
+    schema,
+)
 from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inference.router,
         encoders.router,
         embeddings.router,
+        extractions.router,
         schema.router,
         keys.router,
     ):

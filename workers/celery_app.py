@@ -25,6 +25,7 @@ embedded_broker.register()
 
 QUEUES = ("cpu", "gpu")
 TRAIN_TASK = "deepfeat.train_run"
+EXTRACT_TASK = "deepfeat.extract"
 # Redis redelivers an unacked message after this; far above any lease so a live worker keeps its run.
 # Lost work is found sooner by the reaper (workers/reaper.py), from the database.
 VISIBILITY_TIMEOUT_S = 12 * 3600
@@ -79,7 +80,8 @@ def _start_reaper(**_: object) -> None:
     from workers.reaper import Reaper
 
     settings = get_settings()
-    _reaper = Reaper(settings, Enqueuer(settings))
+    enqueuer = Enqueuer(settings)
+    _reaper = Reaper(settings, enqueuer, enqueuer.extraction)
     _reaper.start()
 
 

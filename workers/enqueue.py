@@ -1,4 +1,5 @@
-"""The one door from the gateway to the queue: send a run id by task name (no task code imported)."""
+"""The one door from the gateway to the queue: send a run or extraction id by task name (no task code
+imported)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from functools import cached_property
 from celery import Celery
 
 from deepfeat.config import Settings
-from workers.celery_app import TRAIN_TASK, make_celery
+from workers.celery_app import EXTRACT_TASK, TRAIN_TASK, make_celery
 
 
 class Enqueuer:
@@ -20,6 +21,9 @@ class Enqueuer:
 
     def __call__(self, run_id: str, queue: str) -> None:
         self.app.send_task(TRAIN_TASK, args=[run_id], queue=queue)
+
+    def extraction(self, extraction_id: str, queue: str) -> None:
+        self.app.send_task(EXTRACT_TASK, args=[extraction_id], queue=queue)
 
     def ping(self) -> None:
         """Raise unless the broker answers (readiness)."""

@@ -5,6 +5,10 @@
 - A run queued for long with no activity gets its message sent again (the broker may have lost it, e.g.
   a Redis restart without persistence). A duplicate message is harmless: the claim lets one through.
 
+Extraction jobs (their own table) get the same treatment in `reap_extractions`: an expired lease is
+requeued (the job restarts from row 0) up to the attempt cap, then failed; a stale queued one is resent
+by its own task. Nothing running stays `running` forever.
+
 Every change is a conditional UPDATE, so any number of reapers (one per worker) can run at once.
 """
 
@@ -12,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Run
+from deepfeat.db.models import Extraction, Run
+from deepfeat.db.repositories.extractions import ExtractionLeases
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
@@ -73,17 +79,62 @@ def _settle(leases: LeaseRepository, run: Run, now: datetime) -> str | None:
     return "requeued"
 
 
-class Reaper(threading.Thread):
-    """Runs `reap_once` every `reaper_interval_s` in the worker's main process until stopped."""
+def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
+    """One pass over extraction jobs (`enqueue` sends an extraction id); returns what it did."""
+    counts = dict.fromkeys(("requeued", "failed", "cancelled", "resent"), 0)
+    now = utcnow()
+    resend: list[tuple[str, str]] = []
+    with sessions_for(settings)() as session:
+        leases = ExtractionLeases(session)
+        for job in leases.expired(now):
+            action = _settle_extraction(leases, job, now)
+            if action is not None:
+                counts[action] += 1
+                if action == "requeued":
+                    resend.append((job.id, job.device))
+        for job_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
+            leases.touch(job_id)
+            resend.append((job_id, device))
+            counts["resent"] += 1
+        session.commit()
+    for job_id, device in resend:
+        enqueue(job_id, device)
+    if any(counts.values()):
+        log.info("reaper (extractions): %s", counts)
+    return counts
 
-    def __init__(self, settings: Settings, enqueue: Enqueue) -> None:
+
+def _settle_extraction(leases: ExtractionLeases, job: Extraction, now: datetime) -> str | None:
+    if job.cancel_requested:
+        done = leases.finish(job.id, job.attempt, "cancelled", expired_before=now)
+        return "cancelled" if done else None
+    if job.attempt >= job.max_attempts:
+        error = f"worker lost: lease expired on attempt {job.attempt} of {job.max_attempts}"
+        done = leases.finish(job.id, job.attempt, "failed", error=error, expired_before=now)
+        return "failed" if done else None
+    done = leases.requeue(job.id, job.attempt, count_attempt=True, expired_before=now)
+    return "requeued" if done else None
+
+
+class Reaper(threading.Thread):
+    """Runs `reap_once` (and `reap_extractions`, given its enqueue) every `reaper_interval_s` in the
+    worker's main process until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        enqueue: Enqueue,
+        enqueue_extraction: Callable[[str, str], None] | None = None,
+    ) -> None:
         super().__init__(name="deepfeat-reaper", daemon=True)
-        self.settings, self.enqueue = settings, enqueue
+        self.settings, self.enqueue, self.enqueue_extraction = settings, enqueue, enqueue_extraction
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.settings.reaper_interval_s):
             try:
                 reap_once(self.settings, self.enqueue)
+                if self.enqueue_extraction is not None:
+                    reap_extractions(self.settings, self.enqueue_extraction)
             except Exception:
                 log.exception("reaper pass failed; trying again next interval")

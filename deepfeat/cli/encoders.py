@@ -81,24 +81,45 @@ def embed(
 
 def extract(
     ctx: typer.Context,
-    encoder: Annotated[str, typer.Argument(help="`name` or `name@version`.")],
-    dataset: Annotated[str, typer.Argument(help="A dataset id or builtin:<name>.")],
+    encoder: Annotated[str, typer.Argument(help="`minilm-l6`, `name`, `name@version` or `name@alias`.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset id, `name[@version]` or builtin:<name>.")],
     layer: Layer = None,
+    pool: Annotated[str | None, typer.Option(help="mean, max or cls.")] = None,
+    normalize: Annotated[bool | None, typer.Option(help="L2-normalise each embedding.")] = None,
     follow: Annotated[bool, typer.Option(help="Wait for the job and report its end.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Wait, then save embeddings.npy here.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Embed a whole dataset on a worker into an `embeddings.npy` artifact."""
     api = client(ctx)
-    job = api.extract(encoder, dataset, layer=layer)
+    job = api.extract(encoder, dataset, layer=layer, pool=pool, normalize=normalize)
     err.print(f"extraction {job.id} {job.status}")
+    follow = follow or output is not None
     delay = 0.5
     while follow and job.status not in TERMINAL_STATUSES:
         time.sleep(delay)
         delay = min(delay * 1.5, 3.0)
         job = api.extraction(job.id)
+    if output is not None and job.status == "succeeded":
+        saved = api.download_extraction(job.id, "embeddings.npy", output)
+        err.print(f"saved {saved}")
     if as_json:
         print_json(job)
     elif follow:
         out.print(f"extraction {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
     if follow and job.status != "succeeded":
         raise typer.Exit(Exit.FAILED)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A registered encoder: `name`, `name@version`, `name@alias`.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="safetensors or onnx.")] = "safetensors",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="A file or a folder.")] = None,
+) -> None:
+    """Download a registered encoder as a zip: the weights (or ONNX graph) and spec.json."""
+    saved = client(ctx).export_encoder(ref, format=format, dest=output)
+    out.print(f"saved {saved}")

@@ -205,13 +205,16 @@ class Client:
 
         The bytes are checked against the sha256 the server sends; a mismatch leaves no file.
         """
+        return self._download(f"/v1/runs/{run_id}/artifacts/{name}", name, dest, f"run {run_id}")
+
+    def _download(self, path: str, name: str, dest: str | Path | None, owner: str) -> Path:
         target = Path(dest) if dest is not None else Path(name)
         if target.is_dir():
             target = target / name
         partial = target.with_name(target.name + ".part")
         digest = hashlib.sha256()
         try:
-            with self._http.stream("GET", f"/v1/runs/{run_id}/artifacts/{name}") as response:
+            with self._http.stream("GET", path) as response:
                 if response.is_error:
                     response.read()
                     raise_for_error(response)
@@ -225,7 +228,7 @@ class Client:
             raise ServerUnreachable(self.url, reason(exc)) from None
         if expected and expected != digest.hexdigest():
             partial.unlink(missing_ok=True)
-            raise ClientError(f"artifact {name} of run {run_id} arrived corrupted (sha256 mismatch)")
+            raise ClientError(f"artifact {name} of {owner} arrived corrupted (sha256 mismatch)")
         partial.replace(target)
         return target
 
@@ -272,13 +275,46 @@ class Client:
         answer = Embeddings.model_validate(self._json("POST", f"/v1/encoders/{encoder}/embed", json=body))
         return np.asarray(answer.embeddings, dtype=np.float32).reshape(len(answer.embeddings), -1)
 
-    def extract(self, encoder: str, dataset: str, *, layer: str | None = None) -> ExtractionOut:
+    def extract(
+        self,
+        encoder: str,
+        dataset: str,
+        *,
+        layer: str | None = None,
+        pool: str | None = None,
+        normalize: bool | None = None,
+    ) -> ExtractionOut:
         """Start a batch job that embeds a whole dataset into an `embeddings.npy` artifact."""
-        body = {"encoder": encoder, "dataset": dataset, **({"layer": layer} if layer else {})}
+        body: dict[str, Any] = {"encoder": encoder, "dataset": dataset}
+        body |= {
+            k: v for k, v in {"layer": layer, "pool": pool, "normalize": normalize}.items() if v is not None
+        }
         return ExtractionOut.model_validate(self._json("POST", "/v1/extractions", json=body))
 
     def extraction(self, extraction_id: str) -> ExtractionOut:
         return ExtractionOut.model_validate(self._json("GET", f"/v1/extractions/{extraction_id}"))
+
+    def extractions(self, *, status: str | None = None, page_size: int = 100) -> Iterator[ExtractionOut]:
+        """Every extraction job of the project, newest first (pages fetched as you iterate)."""
+        params = {"status": status} if status else {}
+        return self._pages("/v1/extractions", ExtractionOut, page_size, **params)
+
+    def cancel_extraction(self, extraction_id: str) -> ExtractionOut:
+        return ExtractionOut.model_validate(self._json("POST", f"/v1/extractions/{extraction_id}:cancel"))
+
+    def download_extraction(
+        self, extraction_id: str, name: str = "embeddings.npy", dest: str | Path | None = None
+    ) -> Path:
+        """`embeddings.npy` (float32, N×dim) or `row_ids.npy` of a succeeded job, sha256-checked."""
+        path = f"/v1/extractions/{extraction_id}/artifacts/{name}"
+        return self._download(path, name, dest, f"extraction {extraction_id}")
+
+    def export_encoder(
+        self, ref: str, *, format: str = "safetensors", dest: str | Path | None = None
+    ) -> Path:
+        """A registered encoder as a zip: `model.safetensors` (or `model.onnx`) + `spec.json`."""
+        name = f"{ref.replace('@', '-')}-{format}.zip"
+        return self._download(f"/v1/encoders/{ref}/export?format={format}", name, dest, f"encoder {ref}")
 
     # -- keys (admin; need the access feature on the server) ------------------------------------------
     def create_key(self, name: str, *, scope: str = "write") -> KeyOut:

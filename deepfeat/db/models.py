@@ -156,17 +156,57 @@ class Artifact(Base):
     """A file in the content-addressed store, attached to a run under a name (e.g. `model.safetensors`)."""
 
     __tablename__ = "artifacts"
-    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_artifacts_run_name"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "name", name="uq_artifacts_run_name"),
+        UniqueConstraint("extraction_id", "name", name="uq_artifacts_extraction_name"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), default=None)
+    # Set instead of run_id for what an extraction job wrote (embeddings.npy, row_ids.npy).
+    extraction_id: Mapped[str | None] = mapped_column(
+        ForeignKey("extractions.id", ondelete="CASCADE"), default=None, index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     media_type: Mapped[str] = mapped_column(String(100))
     path: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Extraction(Base):
+    """A batch job embedding a whole dataset with an encoder. Its own table (not `runs`): the reaper and
+    the train task must never take one for training. Leased and fenced by `attempt` like a run."""
+
+    __tablename__ = "extractions"
+    __table_args__ = (Index("ix_extractions_project_status", "project_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    encoder: Mapped[str] = mapped_column(String(200))  # the resolved ref: `minilm-l6` or `name@3`
+    # For a registered encoder, the version pinned at submit time (an alias moving later changes nothing).
+    encoder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("encoders.id", ondelete="RESTRICT"), default=None
+    )
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+    dataset_sha256: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column()  # layer, pool, normalize, precision
+    device: Mapped[str] = mapped_column(String(8), default="cpu")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rows_done, rows_total
+    dim: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Encoder(Base):

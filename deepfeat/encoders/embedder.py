@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -87,6 +88,17 @@ class Embedder(ABC):
     @abstractmethod
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The default features of a batch, and the token mask for sequence outputs (None otherwise)."""
+
+    def prepare_rows(self, rows: npt.NDArray[Any]) -> list[Any]:
+        """Items from rows of a stored dataset (batch extraction); default: as if sent in a request."""
+        return self.prepare([row.item() if isinstance(row, np.generic) else row for row in rows])
+
+    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+        """Why this encoder cannot read a dataset with `schema` (None when it can)."""
+        modality = schema.get("modality")
+        if modality != self.modality:
+            return f"this encoder reads {self.modality} data; the dataset is {modality}"
+        return None
 
     def forward_all(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The whole network, so a hook on any named layer fires (heads included); default: `forward`."""

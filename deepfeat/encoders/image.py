@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image, UnidentifiedImageError
@@ -59,6 +60,18 @@ def preprocess(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy((array / 255.0 - 0.5) / 0.5)
 
 
+def array_image(array: npt.NDArray[Any]) -> Image.Image:
+    """A C×H×W array as an RGB image: uint8 as is; other dtypes min-max scaled per image to 0..255."""
+    if array.dtype != np.uint8:
+        low, high = float(array.min()), float(array.max())
+        span = high - low if high > low else 1.0
+        array = np.round((array.astype(np.float64) - low) / span * 255).astype(np.uint8)
+    hwc = np.ascontiguousarray(array.transpose(1, 2, 0))
+    if hwc.shape[2] == 1:
+        return Image.fromarray(hwc[:, :, 0]).convert("RGB")
+    return Image.fromarray(hwc).convert("RGB")
+
+
 def build_efficientnet(weights: Path) -> EfficientNet:
     model = EfficientNet.from_name("efficientnet-lite0")  # from_pretrained would reach for the network
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -76,6 +89,19 @@ class ImageEmbedder(Embedder):
 
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
         return [preprocess(decode_image(item, f"/inputs/{i}")) for i, item in enumerate(inputs)]
+
+    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+        shape = schema.get("input_shape", [])
+        if schema.get("modality") != "image" or len(shape) != 3 or shape[0] not in (1, 3, 4):
+            return (
+                "this encoder reads images (1, 3 or 4 channels, C×H×W); the dataset is "
+                f"{schema.get('modality')} with input shape {shape}"
+            )
+        return None
+
+    def prepare_rows(self, rows: npt.NDArray[Any]) -> list[Any]:
+        """C×H×W arrays through the same resize/crop/scale as an uploaded PNG of the same pixels."""
+        return [preprocess(array_image(np.asarray(row))) for row in rows]
 
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         features: torch.Tensor = self.net.extract_features(torch.stack(items))

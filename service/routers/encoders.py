@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import Principal, authenticate, hash_key
-from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for, pretrained
+from deepfeat.services.encoders import (
+    EncoderService,
+    Resolved,
+    check_inputs,
+    export_encoder,
+    options_for,
+    pretrained,
+)
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
@@ -128,6 +136,37 @@ def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, st
         name, body.alias, body.version
     )
     return AliasOut(name=name, alias=body.alias, version=body.version)
+
+
+@router.get(
+    "/{ref}/export",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "model file + spec.json"},
+        501: {"description": "`onnx` asked for and the server lacks the onnx packages"},
+    },
+)
+def export(
+    ref: str,
+    who: Reader,
+    session: DbSession,
+    state: State,
+    runtime: Runtime,
+    format: Annotated[Literal["safetensors", "onnx"], Query()] = "safetensors",
+) -> Response:
+    """A registered encoder as a zip: `model.safetensors` (the run's weights) or `model.onnx` (the
+    encoder part only, outputs as `/embed` with its defaults), plus `spec.json` (run spec, input
+    schema, layer, dim)."""
+    service = EncoderService(session, who.project_id, state.settings, state.store)
+    filename, content = export_encoder(service, ref, format, runtime)
+    return Response(
+        content,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-SHA256": hashlib.sha256(content).hexdigest(),
+        },
+    )
 
 
 @router.post(

@@ -251,10 +251,10 @@ def test_cli_errors_are_one_line_with_an_exit_code(env: dict[str, str], tmp_path
     assert unknown.returncode == 5
     one_error_line(unknown)
 
-    # Batch extraction jobs are not served yet: one clear line and "not found", never a crash.
-    pending = cli(env, "extract", "minilm-l6", "builtin:digits")
-    assert pending.returncode == 5
-    one_error_line(pending)
+    # A text encoder on an image data set is refused before anything is queued: one clear line.
+    mismatched = cli(env, "extract", "minilm-l6", "builtin:digits")
+    assert mismatched.returncode == 6
+    assert "invalid spec at /dataset: minilm-l6 cannot read digits" in one_error_line(mismatched)
 
 
 def test_encoders_list_and_embed_text_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from deepfeat.db.models import Artifact, Dataset, Run
+from deepfeat.db.models import Artifact, Dataset, Extraction, Run
 
 ACTIVE_RUN_STATUSES = ("queued", "running", "cancelling")
 
@@ -56,18 +56,29 @@ class DatasetRepository:
         return int(latest or 0) + 1
 
     def active_runs(self, dataset_id: str) -> list[str]:
-        return list(
-            self.session.scalars(
-                select(Run.id).where(
-                    Run.project_id == self.project_id,
-                    Run.dataset_id == dataset_id,
-                    Run.status.in_(ACTIVE_RUN_STATUSES),
-                )
+        """Ids of queued or running runs and extraction jobs reading the dataset."""
+        runs = self.session.scalars(
+            select(Run.id).where(
+                Run.project_id == self.project_id,
+                Run.dataset_id == dataset_id,
+                Run.status.in_(ACTIVE_RUN_STATUSES),
             )
         )
+        jobs = self.session.scalars(
+            select(Extraction.id).where(
+                Extraction.project_id == self.project_id,
+                Extraction.dataset_id == dataset_id,
+                Extraction.status.in_(ACTIVE_RUN_STATUSES),
+            )
+        )
+        return [*runs, *jobs]
 
     def has_runs(self, dataset_id: str) -> bool:
-        return self.session.scalar(select(Run.id).where(Run.dataset_id == dataset_id).limit(1)) is not None
+        """Whether any run or extraction job refers to the dataset (then its row must stay)."""
+        for column in (Run.dataset_id, Extraction.dataset_id):
+            if self.session.scalar(select(column).where(column == dataset_id).limit(1)) is not None:
+                return True
+        return False
 
     def add(self, dataset: Dataset) -> Dataset:
         dataset.project_id = self.project_id

@@ -1,0 +1,203 @@
+"""Around one extraction job: claim it (lease), embed the dataset chunk by chunk with heartbeats,
+store `embeddings.npy` + `row_ids.npy`, finish. The workers' commit point for extractions.
+
+Outcomes: succeeded; cancelled (seen between chunks); failed with the reason; requeued on preemption
+(SIGTERM), restarting from row 0 elsewhere. A worker killed outright is noticed by the reaper once its
+lease expires: requeued (counting the attempt) or, at the cap, failed. No partial file is resumed: a
+chunk costs milliseconds, so redoing the rows is simpler than trusting half a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from deepfeat.config import Settings
+from deepfeat.db.models import Artifact, Dataset, Encoder, Extraction
+from deepfeat.db.repositories.extractions import ExtractionLeases
+from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
+from deepfeat.encoders.embedder import Embedder, EmbedOptions
+from deepfeat.encoders.extract import write_embeddings, write_row_ids
+from deepfeat.encoders.trained import TrainedEmbedder
+from deepfeat.ids import new_id
+from deepfeat.services.datasets import load_arrays
+from deepfeat.services.inference import load_trained
+from deepfeat.storage import ArtifactStore
+from workers.reporter import PREEMPT, LeaseLost, Preempted
+from workers.runner import Enqueue, sessions_for
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 1.0  # progress + lease + cancel check at most this often (one small UPDATE)
+
+
+class Cancelled(Exception):
+    """The job was cancelled while running; it stops after the current chunk."""
+
+
+@dataclass
+class Heartbeat:
+    """Called after every chunk: records progress, renews the lease (fenced) and notices cancel."""
+
+    sessions: sessionmaker[Session]
+    extraction_id: str
+    attempt: int
+    settings: Settings
+    rows_total: int
+    rows_done: int = 0
+    _next: float = 0.0
+
+    def __call__(self, rows_done: int) -> None:
+        self.rows_done = rows_done
+        if PREEMPT.is_set():
+            raise Preempted
+        now = time.monotonic()
+        if now < self._next and rows_done < self.rows_total:
+            return
+        self._next = now + min(PROGRESS_EVERY_S, self.settings.heartbeat_seconds)
+        with self.sessions() as session:
+            row = ExtractionLeases(session).renew(
+                self.extraction_id, self.attempt, self.settings.lease_seconds, self.progress
+            )
+            session.commit()
+        if row is None:
+            raise LeaseLost
+        if row.cancel_requested:
+            raise Cancelled
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return {"rows_done": self.rows_done, "rows_total": self.rows_total}
+
+
+def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue) -> None:
+    sessions = sessions_for(settings)
+    store = ArtifactStore(settings.artifacts_dir)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    with sessions() as session:
+        leases = ExtractionLeases(session)
+        if PREEMPT.is_set():  # this worker is shutting down: leave the job to another one
+            job = leases.get(extraction_id)
+            if job is not None and job.status == "queued":
+                enqueue(extraction_id, job.device)
+            return
+        attempt = leases.claim(extraction_id, owner, settings.lease_seconds)
+        if attempt is None:
+            log.info("extraction %s not claimable; skipping", extraction_id)
+            return
+        session.commit()
+        job = leases.get(extraction_id)
+        assert job is not None
+        try:
+            embedder = _embedder(session, job, store, settings)
+            data = load_arrays(session.get_one(Dataset, job.dataset_id), store)
+        except Exception as exc:
+            _finish(sessions, extraction_id, attempt, "failed", error=f"cannot load the job: {exc}")
+            return
+        options = EmbedOptions(
+            layer=job.options.get("layer"),
+            pool=job.options.get("pool", "mean"),
+            normalize=bool(job.options.get("normalize")),
+            bf16=job.options.get("precision") == "bf16",
+        )
+        project_id, device = job.project_id, job.device
+    log.info("extraction %s attempt %d started (%d rows)", extraction_id, attempt, data.n_rows)
+    beat = Heartbeat(sessions, extraction_id, attempt, settings, data.n_rows)
+    tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir))
+    try:
+        dim = write_embeddings(
+            embedder, options, data.X, tmp / "embeddings.npy", beat, settings.extraction_chunk_rows
+        )
+        write_row_ids(data.n_rows, tmp / "row_ids.npy")
+        _store(sessions, store, extraction_id, attempt, project_id, tmp, dim, beat.progress)
+    except LeaseLost:
+        log.warning(
+            "extraction %s attempt %d lost its lease; another attempt owns it", extraction_id, attempt
+        )
+    except Cancelled:
+        _finish(sessions, extraction_id, attempt, "cancelled", progress=beat.progress)
+    except Preempted:
+        _requeue(sessions, extraction_id, attempt, device, enqueue)
+    except Exception as exc:  # the job fails with the reason; the worker lives on
+        log.exception("extraction %s attempt %d failed", extraction_id, attempt)
+        _finish(sessions, extraction_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for leftover in tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+        tmp.rmdir()
+
+
+def _embedder(session: Session, job: Extraction, store: ArtifactStore, settings: Settings) -> Embedder:
+    """The encoder pinned at submit time: a catalogue entry, or the registered version's run."""
+    if job.encoder_id is None:
+        if job.encoder not in PRETRAINED:
+            raise LookupError(f"no pretrained encoder {job.encoder!r}")
+        return load_pretrained(job.encoder)
+    encoder = session.get_one(Encoder, job.encoder_id)
+    trained = load_trained(session, job.project_id, encoder.run_id, store, settings)
+    return TrainedEmbedder(trained.model, trained.input_shape, settings.max_inputs_per_request)
+
+
+def _store(
+    sessions: sessionmaker[Session],
+    store: ArtifactStore,
+    extraction_id: str,
+    attempt: int,
+    project_id: str,
+    folder: Path,
+    dim: int,
+    progress: dict[str, Any],
+) -> None:
+    with sessions() as session:
+        leases = ExtractionLeases(session)
+        for name in ("embeddings.npy", "row_ids.npy"):
+            blob = store.adopt(folder / name)
+            leases.add_artifact(
+                Artifact(
+                    id=new_id("art"),
+                    project_id=project_id,
+                    extraction_id=extraction_id,
+                    name=name,
+                    media_type="application/x-npy",
+                    path=blob.key,
+                    sha256=blob.sha256,
+                    size_bytes=blob.size_bytes,
+                )
+            )
+        if leases.finish(extraction_id, attempt, "succeeded", progress=progress, dim=dim):
+            session.commit()
+        else:
+            session.rollback()
+            log.warning("extraction %s attempt %d finished after losing its lease", extraction_id, attempt)
+
+
+def _requeue(
+    sessions: sessionmaker[Session], extraction_id: str, attempt: int, device: str, enqueue: Enqueue
+) -> None:
+    with sessions() as session:
+        if not ExtractionLeases(session).requeue(extraction_id, attempt, count_attempt=False):
+            return
+        session.commit()
+    enqueue(extraction_id, device)
+    log.info("extraction %s preempted and requeued", extraction_id)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    extraction_id: str,
+    attempt: int,
+    status: str,
+    *,
+    error: str | None = None,
+    progress: dict[str, Any] | None = None,
+) -> None:
+    with sessions() as session:
+        if ExtractionLeases(session).finish(extraction_id, attempt, status, error=error, progress=progress):
+            session.commit()
