@@ -31,6 +31,8 @@ class TrainedEmbedder(Embedder):
         return int(self.embed(probe, EmbedOptions(layer=layer))[0].size)
 
     def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+        if self.modality == "text":  # strings of any length: the model's tokeniser fits them
+            return super().dataset_problem(schema)
         shape = [int(d) for d in schema.get("input_shape", [])]
         if schema.get("modality") == "text" or int(np.prod(shape)) != self.size:
             return (

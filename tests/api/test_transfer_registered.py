@@ -3,14 +3,17 @@ the fine-tuned run serves, and a missing or foreign encoder is a 422 at `/model/
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from tests.api.test_encoders import DIGITS_MLP
 from tests.api.test_inference import digits, trained_run
 from tests.keys import key_headers
+from workers.extractor import execute_extraction
 
 
 def transfer(encoder: str, **model: Any) -> dict[str, Any]:
@@ -107,6 +110,21 @@ def test_a_text_run_predicts_serves_and_fine_tunes_from_strings(
     embedded = client.post("/v1/encoders/faq/embed", json={"inputs": questions}, headers=admin_headers)
     assert embedded.status_code == 200, embedded.text
     assert len(embedded.json()["embeddings"][0]) == 384
+
+    # the registered text encoder extracts a text dataset on a worker, rows equal to /embed
+    job = client.post(
+        "/v1/extractions", json={"encoder": "faq", "dataset": "builtin:faq-intents"}, headers=admin_headers
+    )
+    assert job.status_code == 202, job.text
+    execute_extraction(job.json()["id"], settings, lambda *_: None)
+    vectors = client.get(
+        f"/v1/extractions/{job.json()['id']}/artifacts/embeddings.npy", headers=admin_headers
+    )
+    assert np.load(io.BytesIO(vectors.content), allow_pickle=False).shape == (752, 384)
+    refused = client.post(
+        "/v1/extractions", json={"encoder": "faq", "dataset": "builtin:iris"}, headers=admin_headers
+    )
+    assert (refused.status_code, refused.json()["loc"]) == (422, "/dataset")
 
     tuned = trained_run(
         client, admin_headers, settings, {**text, "model": {"type": "transfer", "encoder": "faq"}}
