@@ -17,7 +17,7 @@ from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
-from service.routers import datasets, embeddings, encoders, health, inference, keys, runs, schema
+from service.routers import datasets, embeddings, encoders, health, inference, keys, runs, schema, workers
 from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embeddings.router,
         schema.router,
         keys.router,
+        workers.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)

@@ -19,11 +19,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from deepfeat.db.repositories.dashboard import DashboardRepository
-from deepfeat.db.types import MAX_BIGINT
+from deepfeat.db.repositories.workers import stale_after
+from deepfeat.db.types import MAX_BIGINT, utcnow
 from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.runs import RunService
+from deepfeat.services.workers import online_workers
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
 from service.dashboard.session import Sessions, Viewer, load_secret
@@ -38,6 +40,7 @@ templates.env.filters.update(
 templates.env.globals.update(STATUSES=RunStatus.__args__, TERMINAL=TERMINAL_STATUSES)  # type: ignore[attr-defined]
 router = APIRouter(include_in_schema=False)
 PAGE = 50
+QUEUES = ("cpu", "gpu")
 
 
 class SignInRequired(Exception):
@@ -295,15 +298,19 @@ def encoders(request: Request, who: Who, session: DbSession) -> Response:
 
 
 @router.get("/workers", response_class=HTMLResponse)
-def workers(request: Request, who: Who, session: DbSession) -> Response:
+def workers(request: Request, who: Who, session: DbSession, state: State) -> Response:
     repo = DashboardRepository(session)
+    online = online_workers(session, who.project_id, state.settings)
     return render(
         request,
         "workers.html",
         who,
-        workers=repo.live_workers(who.project_id),
+        workers=online,
+        serving={q: sum(q in w.queues for w in online) for q in QUEUES},
         depth=repo.queue_depth(),
         counts=repo.status_counts(),
+        stale_s=stale_after(state.settings.heartbeat_seconds).total_seconds(),
+        now=utcnow(),
     )
 
 

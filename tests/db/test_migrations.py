@@ -21,6 +21,7 @@ TABLES = {
     "artifacts",
     "encoders",
     "encoder_aliases",
+    "workers",
 }
 
 
