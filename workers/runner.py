@@ -161,6 +161,7 @@ def _store_results(
             (f"{name}.json", "application/json", json.dumps(value).encode())
             for name, value in outcome.extras.items()
         ),
+        *((name, media_type, content) for name, (media_type, content) in outcome.files.items()),
     ]
     with sessions() as session:
         leases = LeaseRepository(session)

@@ -7,8 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from deepfeat.db.models import RunMetric
+from deepfeat.db.models import Artifact, RunMetric
 from deepfeat.specs.runs import TERMINAL_STATUSES
+from deepfeat.storage import ArtifactStore
+from service.dashboard import svg
 
 BEST_KEYS = ("val_accuracy", "val_mae", "val_loss", "accuracy", "loss")
 LOSS_KEYS = ("loss", "val_loss")
@@ -105,3 +107,55 @@ def pretty_json(value: Any) -> str:
 def script_json(value: Any) -> str:
     """JSON safe inside <script type="application/json"> (no `</script>` can close it early)."""
     return json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+SHOWN_APART = ("reconstructions.png",)  # drawn in their own panel, not the samples gallery
+MAX_JSON_BYTES = 1024 * 1024  # artifacts the page reads to draw; bigger ones are only downloadable
+
+
+def _read_json(artifact: Artifact | None, store: ArtifactStore) -> Any:
+    if artifact is None or artifact.size_bytes > MAX_JSON_BYTES:
+        return None
+    try:
+        return json.loads(store.path(artifact.path).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def autoencoder_panel(run_id: str, artifacts: Sequence[Artifact], store: ArtifactStore) -> dict[str, Any]:
+    """What an autoencoder run shows: reconstructions (an image grid, or one small chart per sample)
+    and the validation anomaly-score histogram with its threshold (from `anomaly.json`)."""
+    by_name = {a.name: a for a in artifacts}
+    panel: dict[str, Any] = {"image": None, "pairs": [], "histogram": None, "anomaly": None}
+    if "reconstructions.png" in by_name:
+        panel["image"] = f"/runs/{run_id}/artifacts/reconstructions.png"
+    pairs = _read_json(by_name.get("reconstructions.json"), store)
+    if isinstance(pairs, dict):
+        for i, (original, rebuilt, error) in enumerate(
+            zip(
+                pairs.get("inputs", []),
+                pairs.get("reconstructions", []),
+                pairs.get("errors", []),
+                strict=False,
+            )
+        ):
+            panel["pairs"].append({"chart": svg.pair_chart(original, rebuilt), "error": error, "n": i + 1})
+        panel["features"] = pairs.get("features")
+        panel["shown"] = len(pairs["inputs"][0]) if pairs.get("inputs") else 0
+    anomaly = _read_json(by_name.get("anomaly.json"), store)
+    if isinstance(anomaly, dict):
+        histogram = anomaly.get("histogram")
+        approximate = not isinstance(histogram, dict)
+        if approximate and anomaly.get("quantiles"):
+            histogram = svg.histogram_from_quantiles(anomaly["quantiles"])
+        if isinstance(histogram, dict):
+            panel["histogram"] = svg.histogram_chart(
+                histogram["edges"], histogram["counts"], anomaly.get("threshold")
+            )
+        panel["anomaly"] = {
+            "threshold": anomaly.get("threshold"),
+            "fpr": anomaly.get("fpr"),
+            "n": anomaly.get("n"),
+            "approximate": approximate,
+        }
+    return panel

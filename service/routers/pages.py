@@ -193,6 +193,9 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
     if receipt is not None and receipt.size_bytes < 256 * 1024:
         receipt_text = state.store.path(receipt.path).read_text(errors="replace")
     position = DashboardRepository(session).queue_positions([run]).get(run.id)
+    autoencoder = (
+        views.autoencoder_panel(run.id, artifacts, state.store) if run.task == "autoencoder" else None
+    )
     return render(
         request,
         "run.html",
@@ -206,7 +209,10 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
         latest={k: v[-1][1] for k, v in metrics.items() if v},
         events=events,
         artifacts=artifacts,
-        images=[a for a in artifacts if a.media_type.startswith("image/")][-12:],
+        images=[
+            a for a in artifacts if a.media_type.startswith("image/") and a.name not in views.SHOWN_APART
+        ][-12:],
+        autoencoder=autoencoder,
         receipt_text=receipt_text,
         spec_text=views.pretty_json(run.spec),
         best_text=views.pretty_json(run.best_metrics) if run.best_metrics else None,
