@@ -159,3 +159,40 @@ def autoencoder_panel(run_id: str, artifacts: Sequence[Artifact], store: Artifac
             "approximate": approximate,
         }
     return panel
+
+
+MAX_PREVIEW_COLUMNS = 12
+MAX_TEXT = 160
+
+
+def preview_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The dataset preview (`data/preview.py` rows) as a table: feature columns (the first few), an
+    image thumbnail, text cut to a readable length, or a sequence's first steps; and the target."""
+    columns: list[str] = []
+    for row in rows:
+        for name in row.get("features", {}):
+            if name not in columns:
+                columns.append(name)
+    shown = columns[:MAX_PREVIEW_COLUMNS]
+    out = []
+    for row in rows:
+        text = row.get("text")
+        out.append(
+            {
+                "index": row["index"],
+                "image": row.get("image"),
+                "text": text if text is None or len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…",
+                "full_text": text,
+                "sequence": row.get("sequence"),
+                "length": row.get("length"),
+                "cells": [row.get("features", {}).get(c) for c in shown],
+                "target": row.get("target"),
+                "has_target": "target" in row,
+            }
+        )
+    return {
+        "columns": shown,
+        "hidden_columns": len(columns) - len(shown),
+        "rows": out,
+        "has_target": any(r["has_target"] for r in out),
+    }

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.workers import stale_after
 from deepfeat.db.types import MAX_BIGINT, utcnow
+from deepfeat.encoders.catalogue import PRETRAINED
 from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
@@ -41,6 +42,7 @@ templates.env.globals.update(STATUSES=RunStatus.__args__, TERMINAL=TERMINAL_STAT
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 QUEUES = ("cpu", "gpu")
+PREVIEW_ROWS = 10
 
 
 class SignInRequired(Exception):
@@ -297,10 +299,22 @@ def datasets(request: Request, who: Who, session: DbSession, state: State) -> Re
     return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
 
 
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(request: Request, dataset_id: str, who: Who, session: DbSession, state: State) -> Response:
+    service = DatasetService(session, who.project_id, state.store)
+    try:
+        dataset = service.get(dataset_id)
+    except NotFound:
+        return render(request, "missing.html", who, 404, what=f"dataset {dataset_id}")
+    preview = views.preview_table(service.preview(dataset_id, PREVIEW_ROWS)["rows"])
+    return render(request, "dataset.html", who, d=dataset, preview=preview, pretty=views.pretty_json)
+
+
 @router.get("/encoders", response_class=HTMLResponse)
 def encoders(request: Request, who: Who, session: DbSession) -> Response:
     rows = DashboardRepository(session).encoders(who.project_id)
-    return render(request, "encoders.html", who, encoders=rows)
+    pretrained = [entry.describe() for _, entry in sorted(PRETRAINED.items())]
+    return render(request, "encoders.html", who, encoders=rows, pretrained=pretrained)
 
 
 @router.get("/workers", response_class=HTMLResponse)

@@ -217,3 +217,18 @@ def test_an_autoencoder_run_shows_reconstructions_and_its_anomaly_histogram(
     assert page.count('<rect class="bar"') == 30
     assert 'data-threshold="0.9"' in page
     assert "from its percentiles" in page
+
+
+def test_a_dataset_page_previews_its_first_rows(client: TestClient, admin_headers: dict[str, str]) -> None:
+    digits = client.post("/v1/datasets", json={"builtin": "digits"}, headers=admin_headers).json()["id"]
+    iris = client.post("/v1/datasets", json={"builtin": "iris"}, headers=admin_headers).json()["id"]
+    sign_in(client)
+    assert f'href="/datasets/{digits}"' in client.get("/datasets").text
+    images = client.get(f"/datasets/{digits}").text
+    assert images.count('<img class="thumb" src="data:image/png;base64,') == 10
+    table = client.get(f"/datasets/{iris}").text
+    assert table.count("<tr data-row=") == 10
+    assert "sepal length (cm)" in table
+    assert "setosa" in table  # the target by its class name
+    assert client.get("/datasets/ds_nope").status_code == 404
+    assert "pretrained catalogue" in client.get("/encoders").text.lower()
