@@ -126,10 +126,11 @@ def calibrate_anomaly(model: torch.nn.Module, val: Tensors) -> dict[str, Any]:
     model.eval()
     errors = reconstruction_errors(model(val.x), val.y).float().cpu().numpy()
     quantiles = np.quantile(errors, np.linspace(0, 1, 101)).tolist()
+    threshold = float(np.quantile(errors, 1 - ANOMALY_FPR))
     return {
         "fpr": ANOMALY_FPR,
-        "threshold": float(np.quantile(errors, 1 - ANOMALY_FPR)),
+        "threshold": threshold,
         "quantiles": quantiles,  # 0th..100th percentile, to turn a score into a calibrated tail probability
         "n": int(errors.shape[0]),
-        "histogram": error_histogram(errors),  # what the dashboard draws, with the threshold
+        "histogram": error_histogram(errors, threshold),  # what the dashboard draws, with the threshold
     }

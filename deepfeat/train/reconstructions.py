@@ -55,11 +55,19 @@ def reconstruction_files(
     return {"reconstructions.json": ("application/json", json.dumps(body).encode())}
 
 
-def error_histogram(errors: npt.NDArray[Any], bins: int = HISTOGRAM_BINS) -> dict[str, list[Any]]:
-    """Equal-width bins from 0 to the largest error: `edges` (bins + 1) and `counts` (bins)."""
+def error_histogram(
+    errors: npt.NDArray[Any], threshold: float | None = None, bins: int = HISTOGRAM_BINS
+) -> dict[str, Any]:
+    """Equal-width bins from 0: `edges` (bins + 1) and `counts` (bins). A few huge errors would squeeze
+    everything else into the first bar, so the range stops at twice the threshold and the errors past
+    it are counted in the last bar (`overflow` says how many)."""
     high = float(errors.max()) if errors.size else 1.0
-    counts, edges = np.histogram(errors, bins=bins, range=(0.0, high if high > 0 else 1.0))
-    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    if threshold is not None and threshold > 0:
+        high = min(high, 2 * float(threshold))
+    high = high if high > 0 else 1.0
+    overflow = int((errors > high).sum())
+    counts, edges = np.histogram(np.minimum(errors, high), bins=bins, range=(0.0, high))
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "overflow": overflow}
 
 
 def _rounded(values: npt.NDArray[Any]) -> Any:

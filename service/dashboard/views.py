@@ -152,6 +152,7 @@ def autoencoder_panel(run_id: str, artifacts: Sequence[Artifact], store: Artifac
             panel["histogram"] = svg.histogram_chart(
                 histogram["edges"], histogram["counts"], anomaly.get("threshold")
             )
+        panel["overflow"] = histogram.get("overflow", 0) if isinstance(histogram, dict) else 0
         panel["anomaly"] = {
             "threshold": anomaly.get("threshold"),
             "fpr": anomaly.get("fpr"),

@@ -38,8 +38,9 @@ def test_images_get_a_png_of_inputs_over_reconstructions_and_a_histogram() -> No
     anomaly = outcome.extras["anomaly"]
     histogram = anomaly["histogram"]
     assert len(histogram["edges"]) == len(histogram["counts"]) + 1
-    assert sum(histogram["counts"]) == anomaly["n"]
+    assert sum(histogram["counts"]) == anomaly["n"]  # errors past the range count in the last bar
     assert histogram["edges"][0] <= anomaly["threshold"] <= histogram["edges"][-1]
+    assert histogram["overflow"] <= histogram["counts"][-1]
 
 
 def test_tabular_data_gets_numbers_to_draw() -> None:
@@ -53,8 +54,8 @@ def test_tabular_data_gets_numbers_to_draw() -> None:
 
 def test_the_histogram_svg_marks_the_threshold() -> None:
     errors = np.random.default_rng(0).gamma(2.0, 0.1, size=500)
-    histogram = error_histogram(errors, bins=20)
     threshold = float(np.quantile(errors, 0.99))
+    histogram = error_histogram(errors, threshold, bins=20)
     chart = histogram_chart(histogram["edges"], histogram["counts"], threshold)
     drawn = templates.env.from_string(
         '{% import "charts.html" as c %}{{ c.histogram(chart, "scores <x>") }}'
