@@ -6,6 +6,7 @@ its import direction (deepfeat never imports service/ or workers/).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -61,6 +62,34 @@ def default_queues() -> str:
         capture_output=True,
     )
     return "cpu,gpu" if probe.returncode == 0 else "cpu"
+
+
+_DEVICE_PROBE = (
+    "import json, os, torch\n"
+    "if torch.cuda.is_available():\n"
+    "    names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})\n"
+    "    n = torch.cuda.device_count()\n"
+    "    print(json.dumps(['cuda', (f'{n}x ' if n > 1 else '') + ', '.join(names)]))\n"
+    "else:\n"
+    "    print(json.dumps(['cpu', f'cpu ({os.cpu_count()} cores)']))\n"
+)
+
+
+def probe_device(timeout_s: float = 120.0) -> tuple[str, str]:
+    """(`cpu` | `cuda`, a readable name) of this machine, asked in a child: a worker's parent process
+    must never initialise CUDA (its forked pool children could not use it afterwards)."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _DEVICE_PROBE],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        kind, name = json.loads(probe.stdout.strip().splitlines()[-1])
+        return str(kind), str(name)
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
+        return "cpu", f"cpu ({os.cpu_count()} cores; device probe failed)"
 
 
 def admin_key(settings: Settings) -> str:

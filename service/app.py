@@ -27,6 +27,7 @@ from service.routers import (
     keys,
     runs,
     schema,
+    workers,
 )
 from service.routers.pages import install_dashboard
 from service.state import AppState
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extractions.router,
         schema.router,
         keys.router,
+        workers.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deepfeat import logs
+from deepfeat.config import Settings
 from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.services.workers import count_online
 from deepfeat.specs.runs import RunStatus
 from service.deps import State
 
@@ -55,13 +57,15 @@ def observe_embedding_batch(size: int) -> None:
 class DatabaseCollector(Collector):
     """Runs by status, queue depth and live workers, read in one short session per scrape."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         self.sessions = sessions
+        self.settings = settings
 
     def collect(self) -> Iterator[Metric]:
         with self.sessions() as session:
             repo = DashboardRepository(session)
-            counts, depth, workers = repo.status_counts(), repo.queue_depth(), repo.live_workers()
+            counts, depth = repo.status_counts(), repo.queue_depth()
+            workers = count_online(session, self.settings)
         runs = GaugeMetricFamily("deepfeat_runs", "Runs by status, all projects.", labels=["status"])
         for status in STATUSES:
             runs.add_metric([status], counts.get(status, 0))
@@ -72,16 +76,16 @@ class DatabaseCollector(Collector):
         yield queue
         yield GaugeMetricFamily(
             "deepfeat_live_workers",
-            "Workers holding an unexpired lease on a run (idle workers hold none).",
-            value=len({w.owner for w in workers}),
+            "Workers heard from (heartbeat) within the last few heartbeats, idle or busy.",
+            value=workers,
         )
 
 
-def make_registry(sessions: sessionmaker[Session]) -> CollectorRegistry:
+def make_registry(sessions: sessionmaker[Session], settings: Settings) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REQUEST_LATENCY)
     registry.register(EMBEDDING_BATCH_SIZE)
-    registry.register(DatabaseCollector(sessions))
+    registry.register(DatabaseCollector(sessions, settings))
     return registry
 
 
@@ -155,5 +159,5 @@ def install_observability(app: FastAPI) -> None:
         """Prometheus text format: request latency by route, runs by status, queue depth, workers."""
         registry: CollectorRegistry | None = getattr(app.state, "metrics_registry", None)
         if registry is None:
-            registry = app.state.metrics_registry = make_registry(state.sessions)
+            registry = app.state.metrics_registry = make_registry(state.sessions, state.settings)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE)

@@ -13,6 +13,7 @@ from celery.signals import (
     task_prerun,
     worker_process_init,
     worker_ready,
+    worker_shutdown,
     worker_shutting_down,
 )
 from kombu.entity import Queue
@@ -57,6 +58,7 @@ def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
 # The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.enqueue.
 app = make_celery(get_settings(), include=("workers.tasks",))
 _reaper: Any = None
+_heartbeat: Any = None
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -74,15 +76,29 @@ def _child_init(**_: object) -> None:
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
-def _start_reaper(**_: object) -> None:
-    global _reaper
+def _start_reaper(sender: Any = None, **_: object) -> None:
+    """Threads of the worker's main process (never of a pool child): the reaper and the heartbeat."""
+    global _reaper, _heartbeat
     from workers.enqueue import Enqueuer
+    from workers.heartbeat import HeartbeatThread
     from workers.reaper import Reaper
 
     settings = get_settings()
     enqueuer = Enqueuer(settings)
     _reaper = Reaper(settings, enqueuer, enqueuer.extraction)
     _reaper.start()
+    queues = sorted(sender.app.amqp.queues.consume_from) if sender is not None else list(QUEUES)
+    name = getattr(sender, "hostname", None) or f"worker@{os.getpid()}"
+    concurrency = int(getattr(getattr(sender, "controller", None), "concurrency", None) or 1)
+    _heartbeat = HeartbeatThread(settings, name, queues, concurrency)
+    _heartbeat.start()
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _say_goodbye(**_: object) -> None:
+    """After the pool has stopped: remove this worker's heartbeat row (a killed worker goes stale)."""
+    if _heartbeat is not None:
+        _heartbeat.goodbye()
 
 
 @worker_shutting_down.connect  # type: ignore[untyped-decorator]

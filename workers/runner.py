@@ -56,6 +56,11 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
     return make_session_factory(_engines[url])
 
 
+def lease_owner(pid: int) -> str:
+    """How a process names itself on the leases it holds (the heartbeat lists its pool by these)."""
+    return f"{socket.gethostname()}:{pid}"
+
+
 @dataclass(frozen=True)
 class Job:
     run_id: str
@@ -70,7 +75,7 @@ class Job:
 def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
     sessions = sessions_for(settings)
     store = ArtifactStore(settings.artifacts_dir)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = LeaseRepository(session)
         if PREEMPT.is_set():  # this worker is shutting down: leave the run to another one
@@ -160,6 +165,7 @@ def _store_results(
             (f"{name}.json", "application/json", json.dumps(value).encode())
             for name, value in outcome.extras.items()
         ),
+        *((name, media_type, content) for name, (media_type, content) in outcome.files.items()),
     ]
     with sessions() as session:
         leases = LeaseRepository(session)

@@ -237,3 +237,26 @@ class EncoderAlias(Base):
     name: Mapped[str] = mapped_column(String(200))
     alias: Mapped[str] = mapped_column(String(100))
     encoder_id: Mapped[str] = mapped_column(ForeignKey("encoders.id", ondelete="CASCADE"))
+
+
+class Worker(Base):
+    """A Celery worker's heartbeat: who it is, what it can run, when it last spoke.
+
+    Global infrastructure, not a project's object. Each worker upserts its own row every
+    `heartbeat_seconds` and deletes it on a clean shutdown; a row not refreshed for a few heartbeats is a
+    worker that died. What it trains is not kept here: `processes` names its pool processes as they
+    appear in `runs.lease_owner`, so readers join the live leases (always as fresh as the lease).
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # Celery node name, e.g. deepfeat-1@host
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(16))  # cpu | cuda
+    device_name: Mapped[str] = mapped_column(String(200))  # e.g. "NVIDIA H200", "cpu (16 cores)"
+    queues: Mapped[list[str]] = mapped_column(JSONType)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    processes: Mapped[list[str]] = mapped_column(JSONType)  # lease owners (`host:pid`) of its pool
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)

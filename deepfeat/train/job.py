@@ -26,6 +26,7 @@ from deepfeat.train.device import place_data, placement
 from deepfeat.train.gan import fit_gan
 from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
 from deepfeat.train.objectives import reconstruction_errors
+from deepfeat.train.reconstructions import error_histogram, reconstruction_files
 from deepfeat.train.setup import setup_run
 from deepfeat.train.splits import split_indices
 
@@ -38,6 +39,7 @@ class TrainOutcome:
     weights: bytes  # safetensors
     receipt: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)  # task-specific results, e.g. anomaly calibration
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name → (media type, bytes)
 
 
 def train(
@@ -67,6 +69,7 @@ def train(
     model.to(place.device)
     x = place_data(x, place)
     extras: dict[str, Any] = {}
+    files: dict[str, tuple[str, bytes]] = {}
 
     if task == "gan":
         assert isinstance(model, GAN)
@@ -84,6 +87,8 @@ def train(
             result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place)
             if task == "autoencoder" and result.stopped != "cancelled":
                 extras["anomaly"] = calibrate_anomaly(model, val)
+                loss = getattr(spec.model, "loss", "mse")
+                files |= reconstruction_files(model, val, setup.input_shape, loss)
             if len(split.test) and result.stopped != "cancelled":
                 # Held out from every choice made while training (early stopping, schedules): honest.
                 test_idx = torch.from_numpy(split.test)
@@ -117,7 +122,7 @@ def train(
             "seeded": True,  # split, init, batch order and dropout all derive from `seed`
         },
     }
-    return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras)
+    return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras, files=files)
 
 
 @contextmanager
@@ -136,9 +141,11 @@ def calibrate_anomaly(model: torch.nn.Module, val: Tensors) -> dict[str, Any]:
     model.eval()
     errors = reconstruction_errors(model(val.x), val.y).float().cpu().numpy()
     quantiles = np.quantile(errors, np.linspace(0, 1, 101)).tolist()
+    threshold = float(np.quantile(errors, 1 - ANOMALY_FPR))
     return {
         "fpr": ANOMALY_FPR,
-        "threshold": float(np.quantile(errors, 1 - ANOMALY_FPR)),
+        "threshold": threshold,
         "quantiles": quantiles,  # 0th..100th percentile, to turn a score into a calibrated tail probability
         "n": int(errors.shape[0]),
+        "histogram": error_histogram(errors, threshold),  # what the dashboard draws, with the threshold
     }

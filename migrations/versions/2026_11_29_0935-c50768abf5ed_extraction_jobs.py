@@ -5,7 +5,7 @@ leased and fenced by `attempt` like runs. Their files (`embeddings.npy`, `row_id
 with `extraction_id` set instead of `run_id`, so blob collection sees them like any other artifact.
 
 Revision ID: c50768abf5ed
-Revises: a1a1e595db99
+Revises: 4cf245538110
 Create Date: 2026-11-29 09:35:16.258259
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 import deepfeat.db.types
 
 revision: str = "c50768abf5ed"
-down_revision: str | None = "a1a1e595db99"
+down_revision: str | None = "4cf245538110"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

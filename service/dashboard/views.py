@@ -7,8 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from deepfeat.db.models import RunMetric
+from deepfeat.db.models import Artifact, RunMetric
 from deepfeat.specs.runs import TERMINAL_STATUSES
+from deepfeat.storage import ArtifactStore
+from service.dashboard import svg
 
 BEST_KEYS = ("val_accuracy", "val_mae", "val_loss", "accuracy", "loss")
 LOSS_KEYS = ("loss", "val_loss")
@@ -105,3 +107,93 @@ def pretty_json(value: Any) -> str:
 def script_json(value: Any) -> str:
     """JSON safe inside <script type="application/json"> (no `</script>` can close it early)."""
     return json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+SHOWN_APART = ("reconstructions.png",)  # drawn in their own panel, not the samples gallery
+MAX_JSON_BYTES = 1024 * 1024  # artifacts the page reads to draw; bigger ones are only downloadable
+
+
+def _read_json(artifact: Artifact | None, store: ArtifactStore) -> Any:
+    if artifact is None or artifact.size_bytes > MAX_JSON_BYTES:
+        return None
+    try:
+        return json.loads(store.path(artifact.path).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def autoencoder_panel(run_id: str, artifacts: Sequence[Artifact], store: ArtifactStore) -> dict[str, Any]:
+    """What an autoencoder run shows: reconstructions (an image grid, or one small chart per sample)
+    and the validation anomaly-score histogram with its threshold (from `anomaly.json`)."""
+    by_name = {a.name: a for a in artifacts}
+    panel: dict[str, Any] = {"image": None, "pairs": [], "histogram": None, "anomaly": None}
+    if "reconstructions.png" in by_name:
+        panel["image"] = f"/runs/{run_id}/artifacts/reconstructions.png"
+    pairs = _read_json(by_name.get("reconstructions.json"), store)
+    if isinstance(pairs, dict):
+        for i, (original, rebuilt, error) in enumerate(
+            zip(
+                pairs.get("inputs", []),
+                pairs.get("reconstructions", []),
+                pairs.get("errors", []),
+                strict=False,
+            )
+        ):
+            panel["pairs"].append({"chart": svg.pair_chart(original, rebuilt), "error": error, "n": i + 1})
+        panel["features"] = pairs.get("features")
+        panel["shown"] = len(pairs["inputs"][0]) if pairs.get("inputs") else 0
+    anomaly = _read_json(by_name.get("anomaly.json"), store)
+    if isinstance(anomaly, dict):
+        histogram = anomaly.get("histogram")
+        approximate = not isinstance(histogram, dict)
+        if approximate and anomaly.get("quantiles"):
+            histogram = svg.histogram_from_quantiles(anomaly["quantiles"])
+        if isinstance(histogram, dict):
+            panel["histogram"] = svg.histogram_chart(
+                histogram["edges"], histogram["counts"], anomaly.get("threshold")
+            )
+        panel["overflow"] = histogram.get("overflow", 0) if isinstance(histogram, dict) else 0
+        panel["anomaly"] = {
+            "threshold": anomaly.get("threshold"),
+            "fpr": anomaly.get("fpr"),
+            "n": anomaly.get("n"),
+            "approximate": approximate,
+        }
+    return panel
+
+
+MAX_PREVIEW_COLUMNS = 12
+MAX_TEXT = 160
+
+
+def preview_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The dataset preview (`data/preview.py` rows) as a table: feature columns (the first few), an
+    image thumbnail, text cut to a readable length, or a sequence's first steps; and the target."""
+    columns: list[str] = []
+    for row in rows:
+        for name in row.get("features", {}):
+            if name not in columns:
+                columns.append(name)
+    shown = columns[:MAX_PREVIEW_COLUMNS]
+    out = []
+    for row in rows:
+        text = row.get("text")
+        out.append(
+            {
+                "index": row["index"],
+                "image": row.get("image"),
+                "text": text if text is None or len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…",
+                "full_text": text,
+                "sequence": row.get("sequence"),
+                "length": row.get("length"),
+                "cells": [row.get("features", {}).get(c) for c in shown],
+                "target": row.get("target"),
+                "has_target": "target" in row,
+            }
+        )
+    return {
+        "columns": shown,
+        "hidden_columns": len(columns) - len(shown),
+        "rows": out,
+        "has_target": any(r["has_target"] for r in out),
+    }

@@ -19,11 +19,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from deepfeat.db.repositories.dashboard import DashboardRepository
-from deepfeat.db.types import MAX_BIGINT
+from deepfeat.db.repositories.workers import stale_after
+from deepfeat.db.types import MAX_BIGINT, utcnow
+from deepfeat.encoders.catalogue import PRETRAINED
 from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.runs import RunService
+from deepfeat.services.workers import online_workers
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
 from service.dashboard.session import Sessions, Viewer, load_secret
@@ -38,6 +41,8 @@ templates.env.filters.update(
 templates.env.globals.update(STATUSES=RunStatus.__args__, TERMINAL=TERMINAL_STATUSES)  # type: ignore[attr-defined]
 router = APIRouter(include_in_schema=False)
 PAGE = 50
+QUEUES = ("cpu", "gpu")
+PREVIEW_ROWS = 10
 
 
 class SignInRequired(Exception):
@@ -190,6 +195,9 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
     if receipt is not None and receipt.size_bytes < 256 * 1024:
         receipt_text = state.store.path(receipt.path).read_text(errors="replace")
     position = DashboardRepository(session).queue_positions([run]).get(run.id)
+    autoencoder = (
+        views.autoencoder_panel(run.id, artifacts, state.store) if run.task == "autoencoder" else None
+    )
     return render(
         request,
         "run.html",
@@ -203,7 +211,10 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
         latest={k: v[-1][1] for k, v in metrics.items() if v},
         events=events,
         artifacts=artifacts,
-        images=[a for a in artifacts if a.media_type.startswith("image/")][-12:],
+        images=[
+            a for a in artifacts if a.media_type.startswith("image/") and a.name not in views.SHOWN_APART
+        ][-12:],
+        autoencoder=autoencoder,
         receipt_text=receipt_text,
         spec_text=views.pretty_json(run.spec),
         best_text=views.pretty_json(run.best_metrics) if run.best_metrics else None,
@@ -288,22 +299,38 @@ def datasets(request: Request, who: Who, session: DbSession, state: State) -> Re
     return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
 
 
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(request: Request, dataset_id: str, who: Who, session: DbSession, state: State) -> Response:
+    service = DatasetService(session, who.project_id, state.store)
+    try:
+        dataset = service.get(dataset_id)
+    except NotFound:
+        return render(request, "missing.html", who, 404, what=f"dataset {dataset_id}")
+    preview = views.preview_table(service.preview(dataset_id, PREVIEW_ROWS)["rows"])
+    return render(request, "dataset.html", who, d=dataset, preview=preview, pretty=views.pretty_json)
+
+
 @router.get("/encoders", response_class=HTMLResponse)
 def encoders(request: Request, who: Who, session: DbSession) -> Response:
     rows = DashboardRepository(session).encoders(who.project_id)
-    return render(request, "encoders.html", who, encoders=rows)
+    pretrained = [entry.describe() for _, entry in sorted(PRETRAINED.items())]
+    return render(request, "encoders.html", who, encoders=rows, pretrained=pretrained)
 
 
 @router.get("/workers", response_class=HTMLResponse)
-def workers(request: Request, who: Who, session: DbSession) -> Response:
+def workers(request: Request, who: Who, session: DbSession, state: State) -> Response:
     repo = DashboardRepository(session)
+    online = online_workers(session, who.project_id, state.settings)
     return render(
         request,
         "workers.html",
         who,
-        workers=repo.live_workers(who.project_id),
+        workers=online,
+        serving={q: sum(q in w.queues for w in online) for q in QUEUES},
         depth=repo.queue_depth(),
         counts=repo.status_counts(),
+        stale_s=stale_after(state.settings.heartbeat_seconds).total_seconds(),
+        now=utcnow(),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -163,3 +164,66 @@ def test_image_artifacts_show_on_the_run_page(
     image = client.get(f"/runs/{run_id['id']}/artifacts/samples/epoch-0001.png")
     assert image.status_code == 200
     assert image.content == b"\x89PNG fake"
+
+
+def test_an_autoencoder_run_shows_reconstructions_and_its_anomaly_histogram(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    spec = {
+        **MLP_SPEC,
+        "task": "autoencoder",
+        "model": {"type": "autoencoder", "hidden": [8], "latent_dim": 2},
+    }
+    run_id = client.post("/v1/runs", json=spec, headers=admin_headers).json()["id"]
+    store = ArtifactStore(settings.artifacts_dir)
+    files = {
+        "reconstructions.json": {
+            "features": 64,
+            "inputs": [[0.0, 1.0, 0.5]],
+            "reconstructions": [[0.1, 0.9, 0.4]],
+            "errors": [0.01],
+        },
+        # An older run: only the percentiles were kept; the page rebuilds the histogram from them.
+        "anomaly.json": {"fpr": 0.01, "threshold": 0.9, "quantiles": [i / 100 for i in range(101)], "n": 300},
+    }
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        project_id = session.get_one(Run, run_id).project_id
+        for name, body in files.items():
+            blob = store.put_bytes(json.dumps(body).encode())
+            LeaseRepository(session).add_artifact(
+                Artifact(
+                    id=f"art_{name[:5]}",
+                    project_id=project_id,
+                    run_id=run_id,
+                    name=name,
+                    media_type="application/json",
+                    path=blob.key,
+                    sha256=blob.sha256,
+                    size_bytes=blob.size_bytes,
+                )
+            )
+        session.commit()
+    engine.dispose()
+    sign_in(client)
+    page = client.get(f"/runs/{run_id}").text
+    assert page.count('<svg class="pair"') == 1
+    assert "first 3 of 64 features" in page
+    assert page.count('<rect class="bar"') == 30
+    assert 'data-threshold="0.9"' in page
+    assert "from its percentiles" in page
+
+
+def test_a_dataset_page_previews_its_first_rows(client: TestClient, admin_headers: dict[str, str]) -> None:
+    digits = client.post("/v1/datasets", json={"builtin": "digits"}, headers=admin_headers).json()["id"]
+    iris = client.post("/v1/datasets", json={"builtin": "iris"}, headers=admin_headers).json()["id"]
+    sign_in(client)
+    assert f'href="/datasets/{digits}"' in client.get("/datasets").text
+    images = client.get(f"/datasets/{digits}").text
+    assert images.count('<img class="thumb" src="data:image/png;base64,') == 10
+    table = client.get(f"/datasets/{iris}").text
+    assert table.count("<tr data-row=") == 10
+    assert "sepal length (cm)" in table
+    assert "setosa" in table  # the target by its class name
+    assert client.get("/datasets/ds_nope").status_code == 404
+    assert "pretrained catalogue" in client.get("/encoders").text.lower()

@@ -1,4 +1,4 @@
-"""The dashboard's read models on both databases: counts, queue places, workers seen through leases."""
+"""The dashboard's read models on both databases: counts, queue places, encoders."""
 
 from __future__ import annotations
 
@@ -70,7 +70,5 @@ def test_queue_position_counts_earlier_runs_of_the_same_queue(session: Session) 
     assert repo.queue_positions(runs) == {"run_05": 1, "run_06": 2, "run_07": 1}
 
 
-def test_live_workers_name_only_the_viewers_runs(session: Session) -> None:
-    workers = DashboardRepository(session).live_workers("prj_a")
-    assert [(w.owner, w.run_id) for w in workers] == [("host:1", "run_02"), ("host:2", None)]
+def test_encoders_of_another_project_are_not_listed(session: Session) -> None:
     assert DashboardRepository(session).encoders("prj_a") == []

@@ -21,6 +21,8 @@ TABLES = {
     "artifacts",
     "encoders",
     "encoder_aliases",
+    "workers",
+    "extractions",
 }
 
 

@@ -222,3 +222,98 @@ def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Clie
     assert any(line.get("run_id") == run_id and line.get("request_id") for line in gateway)
     worker = [json.loads(line) for line in live.log("worker").splitlines() if line.startswith("{")]
     assert any(line.get("run_id") == run_id and line["logger"] == "workers.runner" for line in worker)
+
+
+AUTOENCODER = {
+    "name": "digits-ae",
+    "dataset": "builtin:digits",
+    "task": "autoencoder",
+    "model": {"type": "autoencoder", "hidden": [32], "latent_dim": 8},
+    "training": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "adam", "lr": 0.003}, "seed": 0},
+}
+
+
+def test_the_workers_page_lists_the_running_worker_with_its_device(
+    page: Page, api: httpx.Client, tmp_path: Path
+) -> None:
+    workers = api.get("/v1/workers").json()["data"]
+    assert len(workers) == 1, workers  # the stack's one worker, from its heartbeat
+    worker = workers[0]
+    assert (worker["device"], worker["queues"]) == ("cpu", ["cpu"])
+    page.goto("/workers")
+    row = page.locator(f"tr[data-worker='{worker['id']}']")
+    expect(row.locator("[data-role=device]")).to_contain_text(worker["device_name"])
+    expect(row).to_contain_text("cpu")
+    expect(page.locator("[data-serving=cpu]")).to_have_text("1")
+    # Busy while it trains, with the run named (it is ours); idle again afterwards.
+    run_id = submit(api, epochs=300)
+    wait_until_running(api, run_id)
+    page.reload()
+    expect(row).to_have_attribute("data-state", "busy")
+    expect(row.locator(f"a[href='/runs/{run_id}']")).to_be_visible()
+    screenshot(page, tmp_path, "workers-heartbeat")
+    assert api.post(f"/v1/runs/{run_id}/cancel").status_code == 200
+    wait_for(api, run_id)
+    page.reload()
+    expect(row).to_have_attribute("data-state", "idle")
+
+
+def test_an_autoencoder_run_shows_reconstructions_and_the_anomaly_histogram(
+    page: Page, api: httpx.Client, tmp_path: Path
+) -> None:
+    response = api.post("/v1/runs", json=AUTOENCODER)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    page.goto(f"/runs/{run_id}")
+    expect_badge(page, api, run_id, "succeeded", 120_000)  # the panel arrives with the run's last update
+    image = page.locator("img#reconstructions")
+    expect(image).to_be_visible()
+    page.wait_for_function("document.querySelector('img#reconstructions').naturalWidth > 0")
+    width, height = page.evaluate(
+        "[document.querySelector('img#reconstructions').naturalWidth, "
+        "document.querySelector('img#reconstructions').naturalHeight]"
+    )
+    assert width > 3 * height  # 8 samples wide, two rows high (input over reconstruction)
+    histogram = page.locator("#anomaly-histogram svg.histogram")
+    expect(histogram.locator("rect.bar")).to_have_count(30)
+    line = histogram.locator("g.threshold line")  # a vertical line (zero-width box): check its place
+    expect(line).to_be_attached()
+    x = float(line.get_attribute("x1") or 0)
+    assert 300 < x < 640  # the range stops at twice the threshold: the line sits right of the middle
+    anomaly = api.get(f"/v1/runs/{run_id}/artifacts/anomaly.json").json()
+    expect(histogram.locator("g.threshold")).to_have_attribute("data-threshold", str(anomaly["threshold"]))
+    expect(page.locator("#anomaly-histogram [data-role=threshold]")).to_be_visible()
+    page.locator("#autoencoder").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, "autoencoder-run")
+
+    # Registered as an encoder, with an alias: the encoders page shows the version and both aliases.
+    registered = api.post("/v1/encoders", json={"run_id": run_id, "name": "digits-ae"})
+    assert registered.status_code == 201, registered.text
+    version = registered.json()["version"]
+    assert (
+        api.post("/v1/encoders/digits-ae/aliases", json={"alias": "prod", "version": version}).status_code
+        == 200
+    )
+    page.goto("/encoders")
+    row = page.locator(f"#registered tr[data-encoder='digits-ae@{version}']")
+    expect(row).to_contain_text(f"@{version}")
+    expect(row.locator("[data-alias=prod]")).to_have_text("digits-ae@prod")
+    expect(row.locator("[data-alias=latest]")).to_have_text("digits-ae@latest")
+    expect(page.locator("#pretrained tr[data-encoder='minilm-l6']")).to_be_visible()
+    screenshot(page, tmp_path, "encoders")
+
+
+def test_the_datasets_page_previews_rows(page: Page, api: httpx.Client, tmp_path: Path) -> None:
+    digits = api.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
+    page.goto("/datasets")
+    page.click(f"a[href='/datasets/{digits}'][data-role=preview-link]")
+    expect(page).to_have_url(re.compile(f"/datasets/{digits}$"))
+    rows = page.locator("#preview tbody tr")
+    expect(rows).to_have_count(10)
+    thumbs = page.locator("#preview img.thumb")
+    expect(thumbs).to_have_count(10)
+    assert page.evaluate(
+        "[...document.querySelectorAll('#preview img.thumb')].every(i => i.naturalWidth === 8)"
+    )
+    expect(rows.first.locator("td").last).to_have_text("0")  # digit 0 is the first row's target
+    screenshot(page, tmp_path, "dataset-preview")

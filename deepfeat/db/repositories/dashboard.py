@@ -1,5 +1,5 @@
-"""Read models for the dashboard and `/metrics`: counts across the whole service, queue positions and the
-workers seen through their leases.
+"""Read models for the dashboard and `/metrics`: counts across the whole service, queue positions, and
+the project's encoders with their aliases. (Workers: repositories/workers.py.)
 
 Cross-project answers here are numbers and worker names only; anything that names a run or an object is
 scoped to a project by the caller's id, as in the other repositories.
@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from deepfeat.db.models import Encoder, Run
-from deepfeat.db.types import utcnow
-
-ACTIVE = ("running", "cancelling")
+from deepfeat.db.models import Encoder, EncoderAlias, Run
 
 
 @dataclass(frozen=True)
-class WorkerSeen:
-    """A worker holding a live lease. `run_id` is None when that run belongs to another project."""
+class EncoderListed:
+    """A registered encoder with the aliases (`latest`, `prod`) that point at it."""
 
-    owner: str
-    device: str
-    run_id: str | None
-    run_name: str | None
-    lease_expires_at: datetime | None
+    encoder: Encoder
+    aliases: list[str]
 
 
 class DashboardRepository:
@@ -47,26 +40,6 @@ class DashboardRepository:
         ).all()
         return {str(d): int(n) for d, n in rows}
 
-    def live_workers(self, project_id: str | None = None) -> list[WorkerSeen]:
-        """Workers whose lease on an active run has not expired. Idle workers hold no lease and are
-        invisible here; `project_id` decides which of the runs they hold may be named."""
-        now = utcnow()
-        runs = self.session.scalars(
-            select(Run)
-            .where(Run.status.in_(ACTIVE), Run.lease_owner.is_not(None), Run.lease_expires_at >= now)
-            .order_by(Run.lease_owner)
-        ).all()
-        return [
-            WorkerSeen(
-                owner=r.lease_owner or "",
-                device=r.device,
-                run_id=r.id if r.project_id == project_id else None,
-                run_name=r.name if r.project_id == project_id else None,
-                lease_expires_at=r.lease_expires_at,
-            )
-            for r in runs
-        ]
-
     def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
         """1-based place in its queue of each queued run in `runs` (ids sort by submission time)."""
         positions: dict[str, int] = {}
@@ -80,8 +53,23 @@ class DashboardRepository:
                 positions[run.id] = (ahead or 0) + 1
         return positions
 
-    def encoders(self, project_id: str) -> Sequence[Encoder]:
-        """Encoders the project registered from its runs (the pretrained catalogue lives in code)."""
-        return self.session.scalars(
-            select(Encoder).where(Encoder.project_id == project_id).order_by(Encoder.name, Encoder.version)
+    def encoders(self, project_id: str) -> list[EncoderListed]:
+        """Encoders the project registered from its runs, newest version first within a name, each with
+        its aliases (the pretrained catalogue lives in code)."""
+        rows = self.session.scalars(
+            select(Encoder)
+            .where(Encoder.project_id == project_id)
+            .order_by(Encoder.name, Encoder.version.desc())
         ).all()
+        aliases: dict[str, list[str]] = {}
+        if rows:
+            found = self.session.execute(
+                select(EncoderAlias.encoder_id, EncoderAlias.alias)
+                .where(
+                    EncoderAlias.project_id == project_id, EncoderAlias.encoder_id.in_([r.id for r in rows])
+                )
+                .order_by(EncoderAlias.alias)
+            )
+            for encoder_id, alias in found:
+                aliases.setdefault(encoder_id, []).append(alias)
+        return [EncoderListed(r, aliases.get(r.id, [])) for r in rows]

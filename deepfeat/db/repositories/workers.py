@@ -1,0 +1,147 @@
+"""Worker heartbeats: each worker upserts its row; readers see the workers heard from recently.
+
+Workers are shared infrastructure, so every project sees every worker (name, device, queues, state).
+What a busy worker trains is named only to the project that owns that run: tenancy is decided here,
+from the caller's project id, as in the other repositories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from deepfeat.db.models import Run, Worker
+from deepfeat.db.types import utcnow
+
+ACTIVE = ("running", "cancelling")
+# A worker not heard from for this many heartbeats is taken for dead (one late beat is not enough).
+STALE_HEARTBEATS = 3
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a worker says about itself each beat."""
+
+    id: str
+    hostname: str
+    pid: int
+    device: str
+    device_name: str
+    queues: list[str]
+    concurrency: int
+    processes: list[str]
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """One online worker as a project may see it. `busy` with `run_id` None: a run of another project."""
+
+    id: str
+    hostname: str
+    pid: int
+    device: str
+    device_name: str
+    queues: list[str]
+    concurrency: int
+    busy: bool
+    run_id: str | None
+    run_name: str | None
+    started_at: datetime
+    last_seen: datetime
+
+    @property
+    def state(self) -> str:
+        return "busy" if self.busy else "idle"
+
+
+def stale_after(heartbeat_seconds: float) -> timedelta:
+    return timedelta(seconds=STALE_HEARTBEATS * heartbeat_seconds)
+
+
+class WorkerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- the worker's side ---------------------------------------------------------------------------
+    def beat(self, beat: Heartbeat, now: datetime | None = None) -> None:
+        """Insert or refresh this worker's row (one statement: no read-then-write race with itself)."""
+        now = now or utcnow()
+        values: dict[str, Any] = {
+            "hostname": beat.hostname,
+            "pid": beat.pid,
+            "device": beat.device,
+            "device_name": beat.device_name,
+            "queues": beat.queues,
+            "concurrency": beat.concurrency,
+            "processes": beat.processes,
+            "last_seen": now,
+        }
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Worker).values(id=beat.id, started_at=now, **values)
+        self.session.execute(statement.on_conflict_do_update(index_elements=[Worker.id], set_=values))
+
+    def remove(self, worker_id: str) -> None:
+        """A clean shutdown: the worker says goodbye rather than waiting to look stale."""
+        self.session.execute(delete(Worker).where(Worker.id == worker_id))
+
+    def prune(self, older_than: datetime) -> int:
+        """Forget workers silent since `older_than` (killed ones never say goodbye)."""
+        result = self.session.execute(delete(Worker).where(Worker.last_seen < older_than))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- readers ------------------------------------------------------------------------------------
+    def online(
+        self, project_id: str | None, stale: timedelta, now: datetime | None = None
+    ) -> list[WorkerView]:
+        """Workers heard from within `stale`, by name, each with its current run if it is training.
+
+        A run counts as the worker's while one of its pool processes holds an unexpired lease on it;
+        the run is named only when it belongs to `project_id`."""
+        now = now or utcnow()
+        workers = self.session.scalars(
+            select(Worker).where(Worker.last_seen >= now - stale).order_by(Worker.id)
+        ).all()
+        owners = {owner for w in workers for owner in w.processes}
+        runs = self._leased(owners, now)
+        views = []
+        for w in workers:
+            current = next((runs[o] for o in w.processes if o in runs), None)
+            mine = current is not None and current.project_id == project_id
+            views.append(
+                WorkerView(
+                    id=w.id,
+                    hostname=w.hostname,
+                    pid=w.pid,
+                    device=w.device,
+                    device_name=w.device_name,
+                    queues=list(w.queues),
+                    concurrency=w.concurrency,
+                    busy=current is not None,
+                    run_id=current.id if mine and current else None,
+                    run_name=current.name if mine and current else None,
+                    started_at=w.started_at,
+                    last_seen=w.last_seen,
+                )
+            )
+        return views
+
+    def count_online(self, stale: timedelta, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        return len(self.session.scalars(select(Worker.id).where(Worker.last_seen >= now - stale)).all())
+
+    def _leased(self, owners: set[str], now: datetime) -> dict[str, Run]:
+        if not owners:
+            return {}
+        rows: Sequence[Run] = self.session.scalars(
+            select(Run).where(
+                Run.status.in_(ACTIVE), Run.lease_owner.in_(sorted(owners)), Run.lease_expires_at >= now
+            )
+        ).all()
+        return {r.lease_owner: r for r in rows if r.lease_owner}

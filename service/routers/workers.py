@@ -1,0 +1,38 @@
+"""/v1/workers: the workers online now (from their heartbeats)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from deepfeat.db.repositories.workers import stale_after
+from deepfeat.services.workers import online_workers
+from deepfeat.specs.workers import WorkerList, WorkerOut
+from service.deps import DbSession, Reader, State
+
+router = APIRouter(prefix="/v1/workers", tags=["workers"])
+
+
+@router.get("", response_model=WorkerList)
+def list_workers(who: Reader, session: DbSession, state: State) -> WorkerList:
+    """Every online worker (workers serve all projects); a busy worker's `run_id` is shown only when the
+    run is this key's project's, otherwise it is `null` with `state: "busy"`."""
+    workers = online_workers(session, who.project_id, state.settings)
+    return WorkerList(
+        data=[
+            WorkerOut(
+                id=w.id,
+                hostname=w.hostname,
+                pid=w.pid,
+                device=w.device,
+                device_name=w.device_name,
+                queues=w.queues,
+                concurrency=w.concurrency,
+                state="busy" if w.busy else "idle",
+                run_id=w.run_id,
+                started_at=w.started_at,
+                last_seen=w.last_seen,
+            )
+            for w in workers
+        ],
+        stale_after_s=stale_after(state.settings.heartbeat_seconds).total_seconds(),
+    )

@@ -1,0 +1,119 @@
+"""Worker heartbeats on both databases: upsert, stale → offline, goodbye, and whose run may be named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from deepfeat.db.migrate import upgrade
+from deepfeat.db.models import Project, Run, Worker
+from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository, stale_after
+from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.db.types import utcnow
+from tests.db.conftest import placeholder_dataset
+
+STALE = stale_after(10.0)
+
+
+def beat(name: str, processes: list[str], device: str = "cpu") -> Heartbeat:
+    return Heartbeat(
+        id=name,
+        hostname="host",
+        pid=1,
+        device=device,
+        device_name="NVIDIA H200" if device == "cuda" else "cpu (2 cores)",
+        queues=["gpu"] if device == "cuda" else ["cpu"],
+        concurrency=len(processes),
+        processes=processes,
+    )
+
+
+def running(run_id: str, project: str, owner: str, expires_in_s: float = 60) -> Run:
+    return Run(
+        id=run_id,
+        project_id=project,
+        name=f"name-of-{run_id}",
+        dataset_id="ds_1",
+        dataset_sha256="0" * 64,
+        task="classification",
+        spec={},
+        status="running",
+        lease_owner=owner,
+        lease_expires_at=utcnow() + timedelta(seconds=expires_in_s),
+    )
+
+
+@pytest.fixture
+def session(any_db_url: str) -> Iterator[Session]:
+    upgrade(any_db_url)
+    engine = make_engine(any_db_url)
+    with make_session_factory(engine)() as s:
+        s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
+        s.flush()
+        s.add(placeholder_dataset("ds_1", "prj_a"))
+        s.flush()
+        yield s
+    engine.dispose()
+
+
+def test_a_beat_inserts_then_refreshes_one_row(session: Session) -> None:
+    repo = WorkerRepository(session)
+    first = utcnow() - timedelta(seconds=20)
+    repo.beat(beat("w1@host", ["host:11"]), now=first)
+    repo.beat(beat("w1@host", ["host:12"], device="cuda"))
+    session.commit()
+    row = session.get_one(Worker, "w1@host")
+    session.refresh(row)
+    assert row.started_at == first  # kept from the first beat
+    assert row.last_seen > first
+    assert (row.device, row.device_name, row.queues, row.processes) == (
+        "cuda",
+        "NVIDIA H200",
+        ["gpu"],
+        ["host:12"],
+    )
+    assert session.query(Worker).count() == 1
+
+
+def test_a_silent_worker_is_offline_and_a_goodbye_removes_it(session: Session) -> None:
+    repo = WorkerRepository(session)
+    now = utcnow()
+    repo.beat(beat("fresh@host", ["host:1"]), now=now - timedelta(seconds=5))
+    repo.beat(beat("late@host", ["host:2"]), now=now - timedelta(seconds=25))  # two missed beats: still on
+    repo.beat(beat("dead@host", ["host:3"]), now=now - timedelta(seconds=31))  # three: gone
+    session.commit()
+    assert [w.id for w in repo.online("prj_a", STALE, now)] == ["fresh@host", "late@host"]
+    assert repo.count_online(STALE, now) == 2
+    repo.remove("fresh@host")
+    assert repo.prune(now - timedelta(seconds=30)) == 1  # the dead one's row is forgotten
+    session.commit()
+    assert [w.id for w in repo.online("prj_a", STALE, now)] == ["late@host"]
+    assert session.query(Worker).count() == 1
+
+
+def test_busy_workers_name_only_the_viewers_runs(session: Session) -> None:
+    session.add_all(
+        [
+            running("run_mine", "prj_a", "host:11"),
+            running("run_theirs", "prj_b", "host:21"),
+            running("run_expired", "prj_a", "host:31", expires_in_s=-5),  # its worker lost the lease
+        ]
+    )
+    repo = WorkerRepository(session)
+    repo.beat(beat("a@host", ["host:10", "host:11"]))
+    repo.beat(beat("b@host", ["host:21"]))
+    repo.beat(beat("c@host", ["host:31"]))
+    repo.beat(beat("idle@host", ["host:41"]))
+    session.commit()
+    seen = {w.id: (w.state, w.run_id, w.run_name) for w in repo.online("prj_a", STALE)}
+    assert seen == {
+        "a@host": ("busy", "run_mine", "name-of-run_mine"),
+        "b@host": ("busy", None, None),  # busy, but with another project's run: no id, no name
+        "c@host": ("idle", None, None),
+        "idle@host": ("idle", None, None),
+    }
+    other = {w.id: w.run_id for w in repo.online("prj_b", STALE)}
+    assert other == {"a@host": None, "b@host": "run_theirs", "c@host": None, "idle@host": None}
