@@ -37,6 +37,24 @@ class Settings(BaseSettings):
         description="Re-send the message of a run still queued after this (lost messages).",
     )
 
+    max_concurrent_runs_per_project: int = Field(
+        default=4,
+        ge=0,
+        description="Runs of one project training at once; more wait `queued` (0: no cap).",
+    )
+
+    # Per-key rate limit (off by default): a moving window of `rate_limit_burst` requests per
+    # `burst / per_second` seconds, so a key may burst and then sustains about `per_second`.
+    rate_limit_per_second: float = Field(default=0, ge=0, description="Requests per second per key; 0: off.")
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, description="Requests a key may send at once (default: 2 x per second)."
+    )
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        description="`memory://` or `redis://...`; default: the broker's Redis when it is one (shared by "
+        "every API process), else memory (per process).",
+    )
+
     # Spec budgets: refused at validation, before anything is queued.
     max_epochs: int = Field(default=1000, ge=1)
     max_layers: int = Field(default=64, ge=1)
@@ -97,6 +115,13 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+
+    @property
+    def resolved_rate_limit_storage_url(self) -> str:
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        broker = self.resolved_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
 
     @property
     def artifacts_dir(self) -> Path:

@@ -17,6 +17,10 @@ class DeepfeatError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "detail": self.detail, **self.extra}
 
+    def headers(self) -> dict[str, str] | None:
+        """HTTP headers that belong with this error (e.g. `Retry-After`)."""
+        return None
+
 
 class BadRequest(DeepfeatError):
     pass
@@ -25,6 +29,9 @@ class BadRequest(DeepfeatError):
 class Unauthorized(DeepfeatError):
     status_code = 401
     error = "unauthorized"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(DeepfeatError):
@@ -62,3 +69,17 @@ def json_pointer(path: tuple[str | int, ...] | list[str | int]) -> str:
     """RFC 6901 pointer for a pydantic `loc` tuple."""
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
     return "/" + "/".join(parts) if parts else ""
+
+
+class RateLimited(DeepfeatError):
+    """Too many requests for one key; `Retry-After` says when the next one will be let through."""
+
+    status_code = 429
+    error = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_s)}

@@ -17,6 +17,7 @@ from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
+from service.ratelimit import KeyRateLimiter
 from service.routers import (
     datasets,
     embeddings,
@@ -47,7 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value())
                 session.commit()
         app.state.deepfeat = AppState(
-            settings, engine, sessions, ArtifactStore(settings.artifacts_dir), Enqueuer(settings)
+            settings,
+            engine,
+            sessions,
+            ArtifactStore(settings.artifacts_dir),
+            Enqueuer(settings),
+            KeyRateLimiter(settings),
         )
         app.state.encoders = EncoderRuntime(settings)  # inference thread + batchers, torch threads set
         try:

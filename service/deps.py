@@ -42,9 +42,13 @@ DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def principal(
-    session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    session: DbSession,
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return authenticate(session, credentials.credentials if credentials else None)
+    who = authenticate(session, credentials.credentials if credentials else None)
+    state.limiter.check(who.key_id)
+    return who
 
 
 def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:

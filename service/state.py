@@ -1,4 +1,5 @@
-"""What the app holds for its lifetime: settings, the DB engine, the artifact store, the queue door."""
+"""What the app holds for its lifetime: settings, the DB engine, the artifact store, the queue door, the
+per-key rate limit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
 from deepfeat.storage import ArtifactStore
+from service.ratelimit import KeyRateLimiter
 from workers.enqueue import Enqueuer
 
 
@@ -19,3 +21,4 @@ class AppState:
     sessions: sessionmaker[Session]
     store: ArtifactStore
     enqueue: Enqueuer
+    limiter: KeyRateLimiter

@@ -59,10 +59,11 @@ async def cached_reader(
     digest = hash_key(raw) if raw else ""
     # Per app, not per module: another app in the same process may have another database.
     cache: dict[str, tuple[Principal, float]] = request.app.state.encoders.auth_cache
+    state: AppState = request.app.state.deepfeat
     hit = cache.get(digest)
     if hit is not None and hit[1] > time.monotonic():
+        state.limiter.check(hit[0].key_id)
         return hit[0]
-    state: AppState = request.app.state.deepfeat
 
     def lookup() -> Principal:
         with state.sessions() as session:
@@ -72,6 +73,7 @@ async def cached_reader(
     if len(cache) > 10_000:
         cache.clear()
     cache[digest] = (who, time.monotonic() + AUTH_TTL_S)
+    state.limiter.check(who.key_id)
     return who
 
 

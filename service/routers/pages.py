@@ -67,6 +67,7 @@ def viewer(request: Request, state: State, cookies: Cookies) -> Viewer:
     if seen is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target)
+    state.limiter.check(seen.principal.key_id)
     return seen
 
 
