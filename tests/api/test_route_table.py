@@ -1,0 +1,369 @@
+"""Access rules for every route, taken from the app's own route table (routes added later are covered
+without touching this file, except to tell it how to fill a new path parameter or body).
+
+For every operation that needs a key: no key → 401 (pages: a redirect to sign-in), a revoked key → 401,
+a read-scope key on a writing method → 403, and an admin of another project with this project's ids in
+every path parameter → 404 with nothing changed in the database or the data dir.
+
+Embedding routes cache a key's lookup for `AUTH_TTL_S` (service/routers/encoders.py): a key revoked
+*after* use keeps working there that long. The revoked key here is revoked before its first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from starlette.routing import Mount, Route
+
+from deepfeat.config import Settings
+from deepfeat.db.migrate import upgrade
+from deepfeat.db.models import Artifact, Base, Encoder, EncoderAlias
+from deepfeat.db.repositories.leases import LeaseRepository
+from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.ids import new_id
+from deepfeat.services.auth import issue_key
+from deepfeat.storage import ArtifactStore
+from tests.api.test_dashboard_pages import csrf_of
+from tests.api.test_runs import MLP_SPEC
+from tests.conftest import ADMIN_KEY
+
+WRITING = {"POST", "PUT", "PATCH", "DELETE"}
+
+# Open to anyone, with the reason. Anything else must refuse a request without a key.
+PUBLIC = {
+    ("GET", "/healthz"): "liveness",
+    ("GET", "/readyz"): "readiness",
+    ("GET", "/metrics"): "aggregate counts only (operations.md)",
+    ("GET", "/openapi.json"): "the published schema",
+    ("GET", "/docs"): "the schema's viewer",
+    ("GET", "/docs/oauth2-redirect"): "part of the viewer",
+    ("GET", "/redoc"): "the schema's viewer",
+    ("GET", "/signin"): "the dashboard's sign-in form",
+    ("POST", "/signin"): "exchanges a key for a session (CSRF-checked)",
+}
+# Writing methods a read-scope key may call: they compute an answer and change nothing.
+READ_POSTS = {
+    "/v1/runs:validate",
+    "/v1/runs/{run_id}/predict",
+    "/v1/runs/{run_id}/score",
+    "/v1/runs/{run_id}/samples",
+    "/v1/encoders/{name}/embed",
+    "/v1/embeddings",
+    "/signout",  # ends the browser's own session: any signed-in key may
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str  # the template, e.g. /v1/runs/{run_id}/artifacts/{name}
+    params: tuple[str, ...]
+
+    @property
+    def page(self) -> bool:
+        """Dashboard pages sign in by cookie; everything under /v1 by bearer key."""
+        return not self.path.startswith("/v1")
+
+
+@dataclass
+class World:
+    """Objects of the victim project (the bootstrap admin's), which the attacker project must not reach."""
+
+    dataset_id: str
+    queued_run_id: str
+    done_run_id: str
+    encoder_name: str
+    key_id: str
+
+
+# How to fill each path parameter with a victim object: first by (path, name), then by name alone.
+# A new route whose parameter is in neither must get an entry here (the test says so).
+FILL_BY_ROUTE: dict[tuple[str, str], Callable[[World], str]] = {
+    ("/v1/runs/{run_id}/cancel", "run_id"): lambda w: w.queued_run_id,
+    ("/runs/{run_id}/cancel", "run_id"): lambda w: w.queued_run_id,
+    ("/v1/runs/{run_id}/artifacts/{name}", "name"): lambda w: "model.safetensors",
+    ("/runs/{run_id}/artifacts/{name}", "name"): lambda w: "model.safetensors",
+    ("/v1/encoders/{name}/aliases", "name"): lambda w: w.encoder_name,
+    ("/v1/encoders/{name}/embed", "name"): lambda w: w.encoder_name,
+}
+FILL: dict[str, Callable[[World], str]] = {
+    "run_id": lambda w: w.done_run_id,
+    "dataset_id": lambda w: w.dataset_id,
+    "key_id": lambda w: w.key_id,
+}
+# Valid bodies, so that a 404 is about the id and not a 422 about the body.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/runs/{run_id}/predict"): {"json": {"inputs": [[0.0] * 64]}},
+    ("POST", "/v1/runs/{run_id}/score"): {"json": {"inputs": [[0.0] * 64]}},
+    ("POST", "/v1/runs/{run_id}/samples"): {"json": {"n": 1}},
+    ("POST", "/v1/encoders/{name}/aliases"): {"json": {"alias": "prod", "version": 1}},
+    ("POST", "/v1/encoders/{name}/embed"): {"json": {"inputs": [[0.0] * 64]}},
+}
+
+
+def operations(app: FastAPI) -> list[Op]:
+    ops = []
+    for context in iter_route_contexts(app.routes):  # routers included into the app, flattened
+        route = context.original_route
+        if isinstance(route, Mount) and route.path == "/static":
+            continue  # the dashboard's CSS and JS
+        if not isinstance(route, (APIRoute, Route)) or context.path_format is None:
+            pytest.fail(f"unknown kind of route {route!r}: teach tests/api/test_route_table.py about it")
+        path = context.path_format
+        for method in sorted((context.methods or set()) - {"HEAD"}):
+            ops.append(Op(method, path, tuple(re.findall(r"\{(\w+)\}", path))))
+    return ops
+
+
+def protected(app: FastAPI) -> list[Op]:
+    return [op for op in operations(app) if (op.method, op.path) not in PUBLIC]
+
+
+def fill(op: Op, world: World) -> str:
+    path = op.path
+    for name in op.params:
+        filler = FILL_BY_ROUTE.get((op.path, name)) or FILL.get(name)
+        if filler is None:
+            pytest.fail(
+                f"{op.method} {op.path}: no way to fill path parameter {{{name}}}. Add an entry to FILL or "
+                "FILL_BY_ROUTE in tests/api/test_route_table.py that returns the id of an object of the "
+                "victim project (create it in `world`), so cross-project access to this route is tested."
+            )
+        path = path.replace("{" + name + "}", filler(world))
+    return path
+
+
+def snapshot(settings: Settings) -> dict[str, Any]:
+    """Every row of every table, and every file of the data dir but the database and broker files."""
+    engine = make_engine(settings.resolved_database_url)
+    rows: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows[table.name] = sorted(repr(tuple(r)) for r in conn.execute(select(table)))
+    engine.dispose()
+    files = {}
+    for path in sorted(settings.data_dir.rglob("*")):
+        if path.is_file() and not re.match(r"(deepfeat|broker)\.db", path.name):
+            files[str(path.relative_to(settings.data_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"rows": rows, "files": files}
+
+
+@pytest.fixture
+def app_settings(any_db_url: str, data_dir: Path) -> Settings:
+    settings = Settings(data_dir=data_dir, database_url=any_db_url, bootstrap_key=ADMIN_KEY)
+    upgrade(settings.resolved_database_url)
+    return settings
+
+
+@pytest.fixture
+def app(app_settings: Settings) -> Iterator[FastAPI]:
+    from service.app import create_app
+
+    application = create_app(app_settings)
+    with TestClient(application):  # runs the lifespan once; other clients share its state
+        yield application
+
+
+def bearer(raw: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def make_key(settings: Settings, project: str | None, scope: str, revoked: bool = False) -> tuple[str, str]:
+    """(key id, raw key) in `project` (None: the victim's, i.e. the bootstrap key's project)."""
+    from deepfeat.services.auth import ensure_project, revoke_key
+
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        project_row = ensure_project(session, project) if project else ensure_project(session)
+        key, raw = issue_key(session, project_row.id, scope)
+        if revoked:
+            from deepfeat.services.auth import Principal
+
+            revoke_key(session, Principal(project_row.id, key.id, "admin"), key.id)
+        session.commit()
+    engine.dispose()
+    return key.id, raw
+
+
+def build_world(client: TestClient, settings: Settings) -> World:
+    admin = bearer(ADMIN_KEY)
+    dataset = client.post("/v1/datasets", json={"builtin": "digits"}, headers=admin)
+    assert dataset.status_code in (200, 201), dataset.text
+    queued = client.post("/v1/runs", json=MLP_SPEC, headers=admin).json()["id"]
+    done = client.post("/v1/runs", json={**MLP_SPEC, "name": "done"}, headers=admin).json()["id"]
+    store = ArtifactStore(settings.artifacts_dir)
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        leases = LeaseRepository(session)
+        attempt = leases.claim(done, "test", 60)
+        assert attempt is not None
+        run = leases.get(done)
+        assert run is not None
+        blob = store.put_bytes(b"victim weights")
+        leases.add_artifact(
+            Artifact(
+                id=new_id("art"),
+                project_id=run.project_id,
+                run_id=done,
+                name="model.safetensors",
+                media_type="application/octet-stream",
+                path=blob.key,
+                sha256=blob.sha256,
+                size_bytes=blob.size_bytes,
+            )
+        )
+        assert leases.finish(done, attempt, "succeeded", best={})
+        encoder = Encoder(
+            id=new_id("enc"),
+            project_id=run.project_id,
+            name="victim-enc",
+            version=1,
+            run_id=done,
+            modality="numeric",
+            dim=32,
+        )
+        session.add(encoder)
+        session.flush()
+        session.add(
+            EncoderAlias(project_id=run.project_id, name="victim-enc", alias="latest", encoder_id=encoder.id)
+        )
+        session.commit()
+    engine.dispose()
+    key_id, _ = make_key(settings, None, "read")
+    return World(dataset.json()["id"], queued, done, "victim-enc", key_id)
+
+
+def sign_in(app: FastAPI, raw: str) -> tuple[TestClient, str]:
+    """A browser signed in with `raw`: its client (cookies) and the CSRF token of its forms."""
+    browser = TestClient(app, raise_server_exceptions=False)
+    form = browser.get("/signin")
+    done = browser.post(
+        "/signin", data={"key": raw, "csrf": csrf_of(form.text), "next": "/"}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    return browser, csrf_of(browser.get("/workers").text)
+
+
+def call(
+    client: TestClient, op: Op, path: str, headers: dict[str, str] | None = None, csrf: str | None = None
+) -> Any:
+    kwargs: dict[str, Any] = dict(BODIES.get((op.method, op.path), {}))
+    if op.page and op.method in WRITING:
+        kwargs = {"data": {"csrf": csrf or ""}}
+    return client.request(op.method, path, headers=headers or {}, follow_redirects=False, **kwargs)
+
+
+def test_every_route_is_guarded(app: FastAPI, app_settings: Settings) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    world = build_world(client, app_settings)
+    ops = protected(app)
+    assert len([op for op in ops if not op.page]) >= 20
+    assert len([op for op in ops if op.page]) >= 8
+    paths = {op.path: fill(op, world) for op in ops}  # fails first if a parameter cannot be filled
+    _, revoked = make_key(app_settings, None, "admin", revoked=True)
+    _, reader = make_key(app_settings, None, "read")
+    before = snapshot(app_settings)
+
+    # A browser that signs in with a key that is then revoked is signed out.
+    revoked_browser, revoked_csrf = sign_in(app, make_key(app_settings, None, "admin")[1])
+    revoke_later = client.get("/v1/keys", headers=bearer(ADMIN_KEY)).json()["data"][-1]["id"]
+    assert client.post(f"/v1/keys/{revoke_later}:revoke", headers=bearer(ADMIN_KEY)).status_code == 200
+    before = snapshot(app_settings)
+    read_browser, read_csrf = sign_in(app, reader)
+
+    problems: list[str] = []
+    for op in ops:
+        path = paths[op.path]
+        if op.page:
+            expected_out = (303, "/signin?next=")
+            for who, response in (
+                ("no session", call(TestClient(app, raise_server_exceptions=False), op, path)),
+                ("revoked key", call(revoked_browser, op, path, csrf=revoked_csrf)),
+            ):
+                if response.status_code != 303 or not response.headers.get("location", "").startswith(
+                    expected_out[1]
+                ):
+                    problems.append(
+                        f"{op.method} {op.path} with {who}: {response.status_code} {response.text[:200]}"
+                    )
+            if op.method in WRITING and op.path not in READ_POSTS:
+                response = call(read_browser, op, path, csrf=read_csrf)
+                if response.status_code != 403:
+                    problems.append(f"{op.method} {op.path} with a read key: {response.status_code}")
+            continue
+        for who, headers in (("no key", {}), ("revoked key", bearer(revoked))):
+            response = call(client, op, path, headers)
+            if response.status_code != 401 or response.json().get("error") != "unauthorized":
+                problems.append(
+                    f"{op.method} {op.path} with {who}: {response.status_code} {response.text[:200]}"
+                )
+        if (op.method in WRITING and op.path not in READ_POSTS) or op.path.startswith("/v1/keys"):
+            response = call(client, op, path, bearer(reader))
+            if response.status_code != 403 or response.json().get("error") != "forbidden":
+                problems.append(
+                    f"{op.method} {op.path} with a read key: {response.status_code} {response.text[:200]}"
+                )
+    assert not problems, "\n".join(problems)
+    assert snapshot(app_settings) == before
+
+
+def test_another_project_sees_none_of_these_ids(app: FastAPI, app_settings: Settings) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    world = build_world(client, app_settings)
+    _, attacker = make_key(app_settings, "attacker", "admin")
+    browser, csrf = sign_in(app, attacker)
+    with_params = [op for op in protected(app) if op.params]
+    assert len(with_params) >= 15
+    problems: list[str] = []
+    for op in with_params:
+        path = fill(op, world)
+        before = snapshot(app_settings)
+        response = call(browser, op, path, csrf=csrf) if op.page else call(client, op, path, bearer(attacker))
+        if response.status_code == 422:
+            problems.append(
+                f"{op.method} {op.path}: 422 before the id was checked ({response.text[:200]}); add a "
+                "valid body to BODIES in tests/api/test_route_table.py"
+            )
+        elif response.status_code != 404:
+            problems.append(
+                f"{op.method} {op.path} as another project: {response.status_code} {response.text[:200]}"
+            )
+        if snapshot(app_settings) != before:
+            problems.append(f"{op.method} {op.path} as another project changed something")
+    assert not problems, "\n".join(problems)
+    # The victim's own admin reaches the same objects (the ids are real, the 404s were about tenancy).
+    assert client.get(f"/v1/runs/{world.done_run_id}", headers=bearer(ADMIN_KEY)).status_code == 200
+    assert client.get(f"/v1/datasets/{world.dataset_id}", headers=bearer(ADMIN_KEY)).status_code == 200
+
+
+def test_ids_in_bodies_and_queries_are_scoped_too(app: FastAPI, app_settings: Settings) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    world = build_world(client, app_settings)
+    _, raw = make_key(app_settings, "attacker", "admin")
+    attacker = bearer(raw)
+    before = snapshot(app_settings)
+    register = client.post(
+        "/v1/encoders", json={"run_id": world.done_run_id, "name": "stolen"}, headers=attacker
+    )
+    assert register.status_code == 404, register.text
+    submit = client.post("/v1/runs", json={**MLP_SPEC, "dataset": world.dataset_id}, headers=attacker)
+    assert submit.status_code == 422, submit.text
+    assert submit.json()["loc"] == "/dataset"
+    for after in (world.done_run_id, world.queued_run_id):
+        listed = client.get("/v1/runs", params={"after": after}, headers=attacker).json()["data"]
+        assert listed == []
+    embed = client.post(
+        "/v1/embeddings", json={"model": "victim-enc", "input": [[0.0] * 64]}, headers=attacker
+    )
+    assert embed.status_code in (404, 422), embed.text
+    assert snapshot(app_settings) == before
