@@ -35,6 +35,7 @@ class DevStack:
     broker_url: str | None = None
     port: int = field(default_factory=free_port)
     worker: bool = True
+    worker_concurrency: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -49,6 +50,7 @@ class DevStack:
             "DEEPFEAT_DATA_DIR": str(self.data_dir),
             "DEEPFEAT_BOOTSTRAP_KEY": self.key,
             "DEEPFEAT_TORCH_THREADS": "1",
+            "DEEPFEAT_WORKER_CONCURRENCY": str(self.worker_concurrency),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
@@ -73,7 +75,7 @@ class DevStack:
         )
         self._spawn("api", api_command("127.0.0.1", self.port))
         if self.worker:
-            self._spawn("worker", worker_command("cpu", 1))
+            self._spawn("worker", worker_command("cpu", self.worker_concurrency))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._check_alive()
@@ -115,7 +117,7 @@ class DevStack:
 
     def start_worker(self, timeout_s: float = 60) -> None:
         ready_before = self.log("worker").count(" ready.")
-        self._spawn("worker", worker_command("cpu", 1))
+        self._spawn("worker", worker_command("cpu", self.worker_concurrency))
         deadline = time.monotonic() + timeout_s
         while self.log("worker").count(" ready.") <= ready_before:
             self._check_alive()

@@ -36,12 +36,19 @@ def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     resend: list[tuple[str, str]] = []
     with sessions_for(settings)() as session:
         leases = LeaseRepository(session)
+        freed: set[str] = set()
         for run in leases.expired(now):
             action = _settle(leases, run, now)
             if action is not None:
                 counts[action] += 1
                 if action == "requeued":
                     resend.append((run.id, run.device))
+                else:
+                    freed.add(run.project_id)
+        for project_id in sorted(freed):  # a slot under the project's cap is free: start who waits
+            for run_id, device in leases.startable(project_id, settings.max_concurrent_runs_per_project):
+                leases.touch(run_id)
+                resend.append((run_id, device))
         for run_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
             leases.touch(run_id)
             resend.append((run_id, device))

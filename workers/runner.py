@@ -83,8 +83,16 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
             if run is not None and run.status == "queued":
                 enqueue(run_id, run.device)
             return
-        attempt = leases.claim(run_id, owner, settings.lease_seconds)
+        cap = settings.max_concurrent_runs_per_project
+        attempt = leases.claim(run_id, owner, settings.lease_seconds, cap)
         if attempt is None:
+            session.rollback()
+            run = leases.get(run_id)
+            if run is not None and run.status == "queued":
+                # Its project is at its cap: the run stays queued, and the run that frees a slot sends
+                # it again (start_waiting); the reaper's re-send of stale queued runs backs that up.
+                log.info("run %s left queued: its project has %d runs running (the cap)", run_id, cap)
+                return
             # Finished, cancelled, unknown, or held by a live worker (a duplicate delivery): nothing to do.
             log.info("run %s not claimable; skipping", run_id)
             return
@@ -109,6 +117,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
             )
         except Exception as exc:
             _finish(sessions, run_id, attempt, "failed", error=f"cannot load the run: {exc}")
+            start_waiting(sessions, run.project_id, settings, enqueue)
             return
     log.info("run %s attempt %d started", run_id, attempt)
     _train_and_finish(sessions, store, job, settings, enqueue)
@@ -133,11 +142,13 @@ def _train_and_finish(
     except TimeLimitExceeded as exc:
         _finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
         checkpoints.clear()
+        start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except Exception as exc:  # the run fails with the reason; the worker lives on
         log.exception("run %s attempt %d failed", run_id, attempt)
         _finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
         checkpoints.clear()
+        start_waiting(sessions, job.project_id, settings, enqueue)
         return
 
     if outcome.result.stopped == "cancelled":
@@ -146,6 +157,7 @@ def _train_and_finish(
     else:
         _store_results(sessions, store, job, outcome, reporter.progress)
     checkpoints.clear()
+    start_waiting(sessions, job.project_id, settings, enqueue)
 
 
 def _store_results(
@@ -206,6 +218,21 @@ def _context(
             return EncoderService(session, job.project_id, settings, store).source(ref)
 
     return BuildContext(resolve_encoder=resolve)
+
+
+def start_waiting(
+    sessions: sessionmaker[Session], project_id: str, settings: Settings, enqueue: Enqueue
+) -> None:
+    """A slot of the project may have freed: send its oldest queued runs that now fit under the cap.
+    Read after the finish was committed, so two runs ending at once cannot both miss a waiting run."""
+    with sessions() as session:
+        leases = LeaseRepository(session)
+        waiting = leases.startable(project_id, settings.max_concurrent_runs_per_project)
+        for run_id, _ in waiting:
+            leases.touch(run_id)  # the reaper need not re-send it too
+        session.commit()
+    for run_id, device in waiting:
+        enqueue(run_id, device)
 
 
 def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:

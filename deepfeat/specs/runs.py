@@ -54,6 +54,11 @@ class RunOut(ResponseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    queue_position: int | None = Field(
+        default=None,
+        description="while queued: 1-based place among this project's queued runs (oldest first); "
+        "it starts when a worker is free and the project is under its concurrent-run cap",
+    )
 
 
 class RunPage(ResponseModel):

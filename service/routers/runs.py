@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from deepfeat.db.models import Run
 from deepfeat.db.types import MAX_BIGINT
 from deepfeat.errors import NotFound
 from deepfeat.services.runs import RunService
@@ -31,6 +33,12 @@ def _service(session: DbSession, project_id: str, state: State) -> RunService:
     return RunService(session, project_id, state.settings, state.store)
 
 
+def _out(service: RunService, runs: Sequence[Run]) -> list[RunOut]:
+    """Runs as answered, with `queue_position` for the queued ones."""
+    positions = service.repo.queue_positions(runs)
+    return [RunOut.model_validate(r).model_copy(update={"queue_position": positions.get(r.id)}) for r in runs]
+
+
 @router.post(":validate", response_model=ValidationReport)
 def validate_run(spec: RunSpec, who: Reader, session: DbSession, state: State) -> ValidationReport:
     """Dry-run a spec: what it would build and cost, or a 422 whose `loc` points at the problem."""
@@ -46,8 +54,9 @@ def submit_run(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Queue a run. Repeating a request with the same `Idempotency-Key` returns the first run (200)."""
-    run, created = _service(session, who.project_id, state).submit(spec, state.enqueue, idempotency_key)
-    body = RunOut.model_validate(run).model_dump(mode="json")
+    service = _service(session, who.project_id, state)
+    run, created = service.submit(spec, state.enqueue, idempotency_key)
+    body = _out(service, [run])[0].model_dump(mode="json")
     return JSONResponse(body, status_code=202 if created else 200)
 
 
@@ -61,15 +70,15 @@ def list_runs(
     limit: Limit = 50,
 ) -> RunPage:
     """Newest first. Pass the `next_after` of one page as `after` to get the next."""
-    rows = _service(session, who.project_id, state).page(status, after, limit)
-    return RunPage(
-        data=[RunOut.model_validate(r) for r in rows], next_after=rows[-1].id if len(rows) == limit else None
-    )
+    service = _service(session, who.project_id, state)
+    rows = service.page(status, after, limit)
+    return RunPage(data=_out(service, rows), next_after=rows[-1].id if len(rows) == limit else None)
 
 
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: str, who: Reader, session: DbSession, state: State) -> RunOut:
-    return RunOut.model_validate(_service(session, who.project_id, state).get(run_id))
+    service = _service(session, who.project_id, state)
+    return _out(service, [service.get(run_id)])[0]
 
 
 @router.get("/{run_id}/metrics", response_model=list[MetricOut])
@@ -110,7 +119,8 @@ def get_events(
 @router.post("/{run_id}/cancel", response_model=RunOut)
 def cancel_run(run_id: str, who: Writer, session: DbSession, state: State) -> RunOut:
     """Ask a run to stop: queued runs end at once, running ones within a step (`cancelling`)."""
-    return RunOut.model_validate(_service(session, who.project_id, state).cancel(run_id))
+    service = _service(session, who.project_id, state)
+    return _out(service, [service.cancel(run_id)])[0]
 
 
 @router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])

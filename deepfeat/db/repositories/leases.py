@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Result, and_, delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, func, or_, select, true, update
+from sqlalchemy.orm import Session, aliased
 
-from deepfeat.db.models import Artifact, Run, RunEvent, RunMetric
+from deepfeat.db.models import Artifact, Project, Run, RunEvent, RunMetric
 from deepfeat.db.types import utcnow
 
 ACTIVE = ("running", "cancelling")
@@ -22,16 +22,35 @@ class LeaseRepository:
     def get(self, run_id: str) -> Run | None:
         return self.session.get(Run, run_id, populate_existing=True)
 
-    def claim(self, run_id: str, owner: str, lease_seconds: float) -> int | None:
-        """Take the run if it is queued or its holder's lease expired; the new attempt number, or None."""
+    def claim(self, run_id: str, owner: str, lease_seconds: float, max_active: int = 0) -> int | None:
+        """Take the run if it is queued or its holder's lease expired, and (with `max_active` > 0) its
+        project has fewer than `max_active` other runs running; the new attempt number, or None.
+
+        The cap is race-free: on PostgreSQL the project's row is locked first, so two workers claiming
+        runs of one project count one after the other (the UPDATE's count sees the first's commit); on
+        SQLite one UPDATE statement holds the database's write lock from its start."""
         now = utcnow()
         claimable = or_(
             Run.status == "queued",
             and_(Run.status.in_(ACTIVE), Run.lease_expires_at < now),
         )
+        under_cap: ColumnElement[bool] = true()
+        if max_active > 0:
+            project_id = self.session.scalar(select(Run.project_id).where(Run.id == run_id))
+            if project_id is None:
+                return None
+            self.session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+            other = aliased(Run)
+            running = (
+                select(func.count())
+                .select_from(other)
+                .where(other.project_id == project_id, other.status.in_(ACTIVE), other.id != run_id)
+                .scalar_subquery()
+            )
+            under_cap = running < max_active
         result = self.session.execute(
             update(Run)
-            .where(Run.id == run_id, claimable, Run.attempt < Run.max_attempts)
+            .where(Run.id == run_id, claimable, under_cap, Run.attempt < Run.max_attempts)
             .values(
                 status="running",
                 attempt=Run.attempt + 1,
@@ -148,6 +167,21 @@ class LeaseRepository:
         """(id, device) of queued runs untouched since `before`: their message may have been lost."""
         query = select(Run.id, Run.device).where(Run.status == "queued", Run.updated_at < before)
         return [(row.id, row.device) for row in self.session.execute(query.order_by(Run.id).limit(limit))]
+
+    def startable(self, project_id: str, max_active: int) -> list[tuple[str, str]]:
+        """(id, device) of the oldest queued runs of a project that fit under its cap now, to send again
+        when a slot frees: a run a worker left queued at the cap has no message left. Empty without a
+        cap (every queued run's message is still on the broker). A run sent twice is claimed once."""
+        if max_active <= 0:
+            return []
+        running = self.session.scalar(
+            select(func.count()).where(Run.project_id == project_id, Run.status.in_(ACTIVE))
+        )
+        free = max_active - int(running or 0)
+        if free <= 0:
+            return []
+        query = select(Run.id, Run.device).where(Run.project_id == project_id, Run.status == "queued")
+        return [(row.id, row.device) for row in self.session.execute(query.order_by(Run.id).limit(free))]
 
     def touch(self, run_id: str) -> None:
         query = update(Run).where(Run.id == run_id).values(updated_at=utcnow())

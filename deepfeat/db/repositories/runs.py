@@ -36,6 +36,16 @@ class RunRepository:
             query = query.where(Run.id < after)
         return self.session.scalars(query.order_by(Run.id.desc()).limit(limit)).all()
 
+    def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
+        """1-based place of each queued run in `runs` among the project's queued runs, oldest first (ids
+        sort by submission time). The project's cap on concurrent runs makes this its order of start."""
+        if not any(r.status == "queued" for r in runs):
+            return {}
+        queued = self.session.scalars(
+            select(Run.id).where(self._owned, Run.status == "queued").order_by(Run.id)
+        ).all()
+        return {run_id: i for i, run_id in enumerate(queued, start=1)}
+
     def add(self, run: Run) -> Run:
         run.project_id = self.project_id
         self.session.add(run)
