@@ -49,6 +49,13 @@ class Conflict(DeepfeatError):
     error = "conflict"
 
 
+class ArtifactCorrupt(DeepfeatError):
+    """A stored file no longer matches the sha256 recorded when it was written: it is not loaded."""
+
+    status_code = 409
+    error = "artifact_corrupt"
+
+
 class PayloadTooLarge(DeepfeatError):
     status_code = 413
     error = "payload_too_large"

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from deepfeat.errors import NotFound
+from deepfeat.errors import ArtifactCorrupt, NotFound
 
 CHUNK = 1 << 20
 
@@ -94,6 +95,20 @@ class ArtifactStore:
         else:
             tmp.unlink()
         return StoredBlob(key=key, sha256=sha, size_bytes=size, created=created)
+
+    def verified(self, key: str, sha256: str, what: str) -> Path:
+        """The file for `key` if its bytes still hash to `sha256`; a file replaced or altered behind the
+        store's back (e.g. by a pickle) is refused before any reader sees it."""
+        path = self.path(key)
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        if not secrets.compare_digest(digest.hexdigest(), sha256):
+            raise ArtifactCorrupt(
+                f"{what} does not match the sha256 recorded when it was stored; refusing to load it"
+            )
+        return path
 
     def path(self, key: str) -> Path:
         """The file for `key`, refusing anything that would resolve outside the store."""

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.runs import RunRepository
-from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge
+from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge
 from deepfeat.nn import DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
@@ -57,7 +58,9 @@ def load_trained(
     if run.status != "succeeded":
         raise Conflict(f"run {run_id} is {run.status}; only a succeeded run can serve")
     artifacts = {a.name: a for a in repo.artifacts(run_id)}
-    weights = artifacts["model.safetensors"]
+    weights = artifacts.get("model.safetensors")
+    if weights is None:
+        raise Conflict(f"run {run_id} has no stored weights")
     key = (run_id, weights.sha256)
     if key in _cache:
         _cache.move_to_end(key)
@@ -68,7 +71,16 @@ def load_trained(
 
     context = EncoderService(session, project_id, settings, store).build_context()
     setup = setup_run(spec, dataset.schema, settings, context)
-    setup.model.load_state_dict(load_file(store.path(weights.path)))
+    # Weights are only ever read as safetensors (tensors, no code), and only if their bytes are the ones
+    # the worker stored: a file swapped for a pickle or anything else is refused before it is parsed.
+    path = store.verified(weights.path, weights.sha256, f"the weights of run {run_id}")
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactCorrupt(
+            f"the weights of run {run_id} are not a readable safetensors file: {exc}"
+        ) from None
+    setup.model.load_state_dict(state)
     setup.model.eval()
     anomaly = (
         json.loads(store.path(artifacts["anomaly.json"].path).read_bytes())
