@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
+from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from deepfeat.config import Settings
 from deepfeat.db.models import Project, Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import make_session_factory
+from deepfeat.db.types import utcnow
 from tests.db.conftest import placeholder_dataset
+from workers.reaper import reap_once
 
 
 def add_runs(session: Session, project_id: str, ids: list[str], dataset_id: str = "ds_1") -> None:
@@ -88,3 +94,22 @@ def test_two_workers_cannot_both_take_the_last_slot(session: Session) -> None:
     assert results == {"run_2": None}
     running = list(RunRepository(session, "prj_1").page("running", None, 10))
     assert [r.id for r in running] == ["run_1"]
+
+
+def test_the_reaper_starts_a_waiting_run_when_it_fails_a_lost_one(
+    session: Session, any_db_url: str, tmp_path: Path
+) -> None:
+    add_runs(session, "prj_1", ["run_2"])
+    leases = LeaseRepository(session)
+    assert leases.claim("run_1", "w1", 60, max_active=1) == 1
+    session.execute(
+        update(Run)
+        .where(Run.id == "run_1")
+        .values(max_attempts=1, lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    settings = Settings(data_dir=tmp_path, database_url=any_db_url, max_concurrent_runs_per_project=1)
+    sent: list[tuple[str, str]] = []
+    counts = reap_once(settings, lambda run_id, queue: sent.append((run_id, queue)))
+    assert counts["failed"] == 1
+    assert sent == [("run_2", "cpu")]
