@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Artifact, Base, Encoder, EncoderAlias
+from deepfeat.db.models import Artifact, Base, Encoder, EncoderAlias, Extraction
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
@@ -84,6 +84,7 @@ class World:
     done_run_id: str
     encoder_name: str
     key_id: str
+    extraction_id: str
 
 
 # How to fill each path parameter with a victim object: first by (path, name), then by name alone.
@@ -95,11 +96,14 @@ FILL_BY_ROUTE: dict[tuple[str, str], Callable[[World], str]] = {
     ("/runs/{run_id}/artifacts/{name}", "name"): lambda w: "model.safetensors",
     ("/v1/encoders/{name}/aliases", "name"): lambda w: w.encoder_name,
     ("/v1/encoders/{name}/embed", "name"): lambda w: w.encoder_name,
+    ("/v1/encoders/{ref}/export", "ref"): lambda w: f"{w.encoder_name}@1",
+    ("/v1/extractions/{extraction_id}/artifacts/{name}", "name"): lambda w: "embeddings.npy",
 }
 FILL: dict[str, Callable[[World], str]] = {
     "run_id": lambda w: w.done_run_id,
     "dataset_id": lambda w: w.dataset_id,
     "key_id": lambda w: w.key_id,
+    "extraction_id": lambda w: w.extraction_id,
 }
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -237,10 +241,36 @@ def build_world(client: TestClient, settings: Settings) -> World:
         session.add(
             EncoderAlias(project_id=run.project_id, name="victim-enc", alias="latest", encoder_id=encoder.id)
         )
+        extraction = Extraction(
+            id=new_id("ext"),
+            project_id=run.project_id,
+            encoder="victim-enc@1",
+            encoder_id=encoder.id,
+            dataset_id=run.dataset_id,
+            dataset_sha256=run.dataset_sha256,
+            options={},
+            status="queued",
+            progress={},
+        )
+        session.add(extraction)
+        session.flush()
+        extracted = store.put_bytes(b"victim embeddings")
+        session.add(
+            Artifact(
+                id=new_id("art"),
+                project_id=run.project_id,
+                extraction_id=extraction.id,
+                name="embeddings.npy",
+                media_type="application/octet-stream",
+                path=extracted.key,
+                sha256=extracted.sha256,
+                size_bytes=extracted.size_bytes,
+            )
+        )
         session.commit()
     engine.dispose()
     key_id, _ = make_key(settings, None, "read")
-    return World(dataset.json()["id"], queued, done, "victim-enc", key_id)
+    return World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id)
 
 
 def sign_in(app: FastAPI, raw: str) -> tuple[TestClient, str]:
