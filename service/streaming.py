@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import MAX_BIGINT, db_int
 from deepfeat.errors import BadRequest
@@ -65,7 +64,7 @@ def run_snapshot(session: Session, run: Any) -> dict[str, Any]:
         "progress": run.progress,
         "best_metrics": run.best_metrics,
         "error": run.error,
-        "queue_position": DashboardRepository(session).queue_positions([run]).get(run.id),
+        "queue_position": RunRepository(session, run.project_id).queue_positions([run]).get(run.id),
         "terminal": run.status in TERMINAL_STATUSES,
     }
 

@@ -89,9 +89,14 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
             session.rollback()
             run = leases.get(run_id)
             if run is not None and run.status == "queued":
-                # Its project is at its cap: the run stays queued, and the run that frees a slot sends
-                # it again (start_waiting); the reaper's re-send of stale queued runs backs that up.
-                log.info("run %s left queued: its project has %d runs running (the cap)", run_id, cap)
+                # Its project is at its cap, or an older run of the project waits ahead of it: it stays
+                # queued, and the next run of the project to start or end sends it again
+                # (start_waiting); the reaper's re-send of stale queued runs backs that up.
+                log.info(
+                    "run %s left queued: its project is at its cap (%d) or an older run goes first",
+                    run_id,
+                    cap,
+                )
                 return
             # Finished, cancelled, unknown, or held by a live worker (a duplicate delivery): nothing to do.
             log.info("run %s not claimable; skipping", run_id)
@@ -120,6 +125,8 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
             start_waiting(sessions, run.project_id, settings, enqueue)
             return
     log.info("run %s attempt %d started", run_id, attempt)
+    # Runs of the project refused while this one waited ahead of them (they start in order) may fit now.
+    start_waiting(sessions, job.project_id, settings, enqueue)
     _train_and_finish(sessions, store, job, settings, enqueue)
 
 

@@ -167,7 +167,7 @@ def runs_page(
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
     rows = service.page(status, after, PAGE)
-    positions = DashboardRepository(session).queue_positions(rows)
+    positions = service.repo.queue_positions(rows)
     runs = [
         {
             "run": r,
@@ -195,7 +195,7 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
     receipt_text = None
     if receipt is not None and receipt.size_bytes < 256 * 1024:
         receipt_text = state.store.path(receipt.path).read_text(errors="replace")
-    position = DashboardRepository(session).queue_positions([run]).get(run.id)
+    position = service.repo.queue_positions([run]).get(run.id)
     autoencoder = (
         views.autoencoder_panel(run.id, artifacts, state.store) if run.task == "autoencoder" else None
     )

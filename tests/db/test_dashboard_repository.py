@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from deepfeat.db.migrate import upgrade
 from deepfeat.db.models import Project, Run
 from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
 from tests.db.conftest import placeholder_dataset
@@ -64,10 +65,12 @@ def test_counts_and_queue_depth_cover_every_project(session: Session) -> None:
     assert repo.queue_depth() == {"cpu": 2, "gpu": 1}
 
 
-def test_queue_position_counts_earlier_runs_of_the_same_queue(session: Session) -> None:
-    repo = DashboardRepository(session)
+def test_queue_position_counts_earlier_queued_runs_of_the_same_project(session: Session) -> None:
+    """The project's cap on concurrent runs starts its queued runs oldest first, whatever the device,
+    and other projects' runs never hold them back: that order is the position shown everywhere."""
     runs = [session.get_one(Run, i) for i in ("run_01", "run_05", "run_06", "run_07")]
-    assert repo.queue_positions(runs) == {"run_05": 1, "run_06": 2, "run_07": 1}
+    assert RunRepository(session, "prj_a").queue_positions(runs) == {"run_06": 1, "run_07": 2}
+    assert RunRepository(session, "prj_b").queue_positions(runs) == {"run_05": 1}
 
 
 def test_encoders_of_another_project_are_not_listed(session: Session) -> None:

@@ -113,3 +113,20 @@ def test_the_reaper_starts_a_waiting_run_when_it_fails_a_lost_one(
     counts = reap_once(settings, lambda run_id, queue: sent.append((run_id, queue)))
     assert counts["failed"] == 1
     assert sent == [("run_2", "cpu")]
+
+
+def test_a_projects_runs_start_in_order_per_device(session: Session) -> None:
+    add_runs(session, "prj_1", ["run_2", "run_3"])
+    session.execute(update(Run).where(Run.id == "run_3").values(device="gpu"))
+    session.commit()
+    leases = LeaseRepository(session)
+    assert leases.claim("run_2", "w1", 60, max_active=3) is None  # run_1 was submitted first
+    session.rollback()
+    assert leases.claim("run_3", "w1", 60, max_active=3) == 1  # another device's queue: not held back
+    session.commit()
+    assert leases.startable("prj_1", 3) == [("run_1", "cpu"), ("run_2", "cpu")]  # two slots free
+    assert leases.claim("run_1", "w2", 60, max_active=3) == 1
+    session.commit()
+    assert leases.startable("prj_1", 3) == [("run_2", "cpu")]
+    assert leases.claim("run_2", "w3", 60, max_active=3) == 1
+    session.commit()

@@ -7,7 +7,6 @@ scoped to a project by the caller's id, as in the other repositories.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -39,19 +38,6 @@ class DashboardRepository:
             select(Run.device, func.count()).where(Run.status == "queued").group_by(Run.device)
         ).all()
         return {str(d): int(n) for d, n in rows}
-
-    def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
-        """1-based place in its queue of each queued run in `runs` (ids sort by submission time)."""
-        positions: dict[str, int] = {}
-        for run in runs:
-            if run.status == "queued":
-                ahead = self.session.scalar(
-                    select(func.count()).where(
-                        Run.status == "queued", Run.device == run.device, Run.id < run.id
-                    )
-                )
-                positions[run.id] = (ahead or 0) + 1
-        return positions
 
     def encoders(self, project_id: str) -> list[EncoderListed]:
         """Encoders the project registered from its runs, newest version first within a name, each with

@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from deepfeat.db.models import Artifact, Project, Run, RunEvent, RunMetric
@@ -23,12 +35,14 @@ class LeaseRepository:
         return self.session.get(Run, run_id, populate_existing=True)
 
     def claim(self, run_id: str, owner: str, lease_seconds: float, max_active: int = 0) -> int | None:
-        """Take the run if it is queued or its holder's lease expired, and (with `max_active` > 0) its
-        project has fewer than `max_active` other runs running; the new attempt number, or None.
+        """Take the run if it is queued or its holder's lease expired; the new attempt number, or None.
 
-        The cap is race-free: on PostgreSQL the project's row is locked first, so two workers claiming
-        runs of one project count one after the other (the UPDATE's count sees the first's commit); on
-        SQLite one UPDATE statement holds the database's write lock from its start."""
+        With `max_active` > 0 the project must have fewer than `max_active` other runs running, and no
+        older run of the project may be waiting for the same device (a project's runs start in the
+        order they were submitted, the order `queue_position` shows). Race-free: on PostgreSQL the
+        project's row is locked first, so two workers claiming runs of one project count one after the
+        other (the UPDATE's count sees the first's commit); on SQLite one UPDATE statement holds the
+        database's write lock from its start."""
         now = utcnow()
         claimable = or_(
             Run.status == "queued",
@@ -36,9 +50,10 @@ class LeaseRepository:
         )
         under_cap: ColumnElement[bool] = true()
         if max_active > 0:
-            project_id = self.session.scalar(select(Run.project_id).where(Run.id == run_id))
-            if project_id is None:
+            found = self.session.execute(select(Run.project_id, Run.device).where(Run.id == run_id)).first()
+            if found is None:
                 return None
+            project_id, device = found
             self.session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
             other = aliased(Run)
             running = (
@@ -47,7 +62,13 @@ class LeaseRepository:
                 .where(other.project_id == project_id, other.status.in_(ACTIVE), other.id != run_id)
                 .scalar_subquery()
             )
-            under_cap = running < max_active
+            older_waiting = exists().where(
+                other.project_id == project_id,
+                other.status == "queued",
+                other.device == device,
+                other.id < run_id,
+            )
+            under_cap = and_(running < max_active, ~older_waiting)
         result = self.session.execute(
             update(Run)
             .where(Run.id == run_id, claimable, under_cap, Run.attempt < Run.max_attempts)
@@ -180,8 +201,17 @@ class LeaseRepository:
         free = max_active - int(running or 0)
         if free <= 0:
             return []
-        query = select(Run.id, Run.device).where(Run.project_id == project_id, Run.status == "queued")
-        return [(row.id, row.device) for row in self.session.execute(query.order_by(Run.id).limit(free))]
+        waiting: list[tuple[str, str]] = []
+        for device in self.session.scalars(
+            select(Run.device).where(Run.project_id == project_id, Run.status == "queued").distinct()
+        ).all():  # per device: a run waiting for a GPU must not hold back the CPU queue
+            query = select(Run.id).where(
+                Run.project_id == project_id, Run.status == "queued", Run.device == device
+            )
+            waiting += [
+                (run_id, device) for run_id in self.session.scalars(query.order_by(Run.id).limit(free))
+            ]
+        return sorted(waiting)
 
     def touch(self, run_id: str) -> None:
         query = update(Run).where(Run.id == run_id).values(updated_at=utcnow())
