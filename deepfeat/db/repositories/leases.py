@@ -1,38 +1,23 @@
-"""What a worker writes about the run it executes. Not project-scoped (workers are trusted), but fenced:
-every write names the attempt it belongs to, so a worker that lost its lease changes nothing."""
+"""What a worker writes about the run it executes (see `fencing.py` for the lease and its fencing),
+plus what only runs have: metrics, events, artifacts, and the per-project cap on concurrent runs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    Result,
-    and_,
-    delete,
-    exists,
-    func,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from deepfeat.db.models import Artifact, Project, Run, RunEvent, RunMetric
-from deepfeat.db.types import utcnow
+from deepfeat.db.repositories.fencing import ACTIVE, FencedLeases
 
-ACTIVE = ("running", "cancelling")
+__all__ = ["ACTIVE", "LeaseRepository"]
 
 
-class LeaseRepository:
+class LeaseRepository(FencedLeases[Run]):
     def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, run_id: str) -> Run | None:
-        return self.session.get(Run, run_id, populate_existing=True)
+        super().__init__(session, Run)
 
     def claim(self, run_id: str, owner: str, lease_seconds: float, max_active: int = 0) -> int | None:
         """Take the run if it is queued or its holder's lease expired; the new attempt number, or None.
@@ -43,12 +28,7 @@ class LeaseRepository:
         project's row is locked first, so two workers claiming runs of one project count one after the
         other (the UPDATE's count sees the first's commit); on SQLite one UPDATE statement holds the
         database's write lock from its start."""
-        now = utcnow()
-        claimable = or_(
-            Run.status == "queued",
-            and_(Run.status.in_(ACTIVE), Run.lease_expires_at < now),
-        )
-        under_cap: ColumnElement[bool] = true()
+        under_cap: ColumnElement[bool] | None = None
         if max_active > 0:
             found = self.session.execute(select(Run.project_id, Run.device).where(Run.id == run_id)).first()
             if found is None:
@@ -69,37 +49,7 @@ class LeaseRepository:
                 other.id < run_id,
             )
             under_cap = and_(running < max_active, ~older_waiting)
-        result = self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, claimable, under_cap, Run.attempt < Run.max_attempts)
-            .values(
-                status="running",
-                attempt=Run.attempt + 1,
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(result) != 1:
-            return None
-        return self.session.scalar(select(Run.attempt).where(Run.id == run_id))
-
-    def renew(self, run_id: str, attempt: int, lease_seconds: float, progress: dict[str, Any]) -> Run | None:
-        """Extend the lease and record progress; None when this attempt no longer holds the run."""
-        now = utcnow()
-        result = self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE))
-            .values(
-                lease_expires_at=now + timedelta(seconds=lease_seconds), progress=progress, updated_at=now
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(result) != 1:
-            return None
-        return self.get(run_id)
+        return self._claim(run_id, owner, lease_seconds, under_cap)
 
     def finish(
         self,
@@ -113,25 +63,12 @@ class LeaseRepository:
         expired_before: datetime | None = None,
     ) -> bool:
         """End the run for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
-        values: dict[str, Any] = {
-            "status": status,
-            "error": error,
-            "finished_at": utcnow(),
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "updated_at": utcnow(),
-        }
+        values: dict[str, Any] = {}
         if best is not None:
             values["best_metrics"] = best
         if progress is not None:
             values["progress"] = progress
-        condition = [Run.id == run_id, Run.attempt == attempt, Run.status.in_(ACTIVE)]
-        if expired_before is not None:
-            condition.append(Run.lease_expires_at < expired_before)
-        result = self.session.execute(
-            update(Run).where(*condition).values(**values).execution_options(synchronize_session=False)
-        )
-        return _rowcount(result) == 1
+        return self._finish(run_id, attempt, status, error, expired_before, values)
 
     def record_metrics(
         self, run_id: str, attempt: int, epoch: int, step: int, metrics: dict[str, float]
@@ -158,37 +95,6 @@ class LeaseRepository:
         )
         self.session.add(artifact)
 
-    def requeue(
-        self, run_id: str, attempt: int, *, count_attempt: bool, expired_before: datetime | None = None
-    ) -> bool:
-        """Hand a run this attempt holds back to the queue. A preemption (SIGTERM) does not count
-        against the attempt cap; a lost worker does."""
-        values: dict[str, Any] = {
-            "status": "queued",
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "updated_at": utcnow(),
-        }
-        if not count_attempt:
-            values["max_attempts"] = Run.max_attempts + 1
-        condition = [Run.id == run_id, Run.attempt == attempt, Run.status == "running"]
-        if expired_before is not None:
-            condition.append(Run.lease_expires_at < expired_before)
-        result = self.session.execute(
-            update(Run).where(*condition).values(**values).execution_options(synchronize_session=False)
-        )
-        return _rowcount(result) == 1
-
-    def expired(self, now: datetime) -> list[Run]:
-        """Runs whose worker stopped renewing its lease."""
-        query = select(Run).where(Run.status.in_(ACTIVE), Run.lease_expires_at < now).order_by(Run.id)
-        return list(self.session.scalars(query))
-
-    def stale_queued(self, before: datetime, limit: int = 500) -> list[tuple[str, str]]:
-        """(id, device) of queued runs untouched since `before`: their message may have been lost."""
-        query = select(Run.id, Run.device).where(Run.status == "queued", Run.updated_at < before)
-        return [(row.id, row.device) for row in self.session.execute(query.order_by(Run.id).limit(limit))]
-
     def startable(self, project_id: str, max_active: int) -> list[tuple[str, str]]:
         """(id, device) of the oldest queued runs of a project that fit under its cap now, to send again
         when a slot frees: a run a worker left queued at the cap has no message left. Empty without a
@@ -212,12 +118,3 @@ class LeaseRepository:
                 (run_id, device) for run_id in self.session.scalars(query.order_by(Run.id).limit(free))
             ]
         return sorted(waiting)
-
-    def touch(self, run_id: str) -> None:
-        query = update(Run).where(Run.id == run_id).values(updated_at=utcnow())
-        self.session.execute(query.execution_options(synchronize_session=False))
-
-
-def _rowcount(result: Result[Any]) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount

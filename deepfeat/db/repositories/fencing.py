@@ -1,0 +1,137 @@
+"""Leased, fenced jobs: what a worker writes about the run or extraction it executes.
+
+Not project-scoped (workers are trusted), but fenced: a claim counts an attempt, and every later write
+names the attempt it belongs to, so a worker that lost its lease changes nothing. Runs and extraction
+jobs share these columns (`status`, `attempt`, `max_attempts`, `lease_owner`, `lease_expires_at`,
+`progress`, `updated_at`, `finished_at`, `error`, `device`); what differs lives in their subclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from deepfeat.db.models import Extraction, Run
+from deepfeat.db.types import utcnow
+
+ACTIVE = ("running", "cancelling")
+Job = TypeVar("Job", Run, Extraction)
+
+
+class FencedLeases(Generic[Job]):
+    def __init__(self, session: Session, model: type[Job]) -> None:
+        self.session = session
+        self.model: type[Job] = model
+
+    def get(self, job_id: str) -> Job | None:
+        return self.session.get(self.model, job_id, populate_existing=True)
+
+    def _claim(
+        self, job_id: str, owner: str, lease_seconds: float, allowed: ColumnElement[bool] | None = None
+    ) -> int | None:
+        """Take the job if it is queued or its holder's lease expired (and `allowed` holds); the new
+        attempt number, or None."""
+        m, now = self.model, utcnow()
+        claimable = or_(m.status == "queued", and_(m.status.in_(ACTIVE), m.lease_expires_at < now))
+        result = self.session.execute(
+            update(m)
+            .where(m.id == job_id, claimable, allowed if allowed is not None else true())
+            .where(m.attempt < m.max_attempts)
+            .values(
+                status="running",
+                attempt=m.attempt + 1,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        attempt: int | None = self.session.scalar(select(m.attempt).where(m.id == job_id))
+        return attempt
+
+    def renew(self, job_id: str, attempt: int, lease_seconds: float, progress: dict[str, Any]) -> Job | None:
+        """Extend the lease and record progress; None when this attempt no longer holds the job."""
+        m, now = self.model, utcnow()
+        result = self.session.execute(
+            update(m)
+            .where(m.id == job_id, m.attempt == attempt, m.status.in_(ACTIVE))
+            .values(
+                lease_expires_at=now + timedelta(seconds=lease_seconds), progress=progress, updated_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        return self.get(job_id)
+
+    def _finish(
+        self,
+        job_id: str,
+        attempt: int,
+        status: str,
+        error: str | None,
+        expired_before: datetime | None,
+        values: dict[str, Any],
+    ) -> bool:
+        """End the job for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
+        m, now = self.model, utcnow()
+        ended = {
+            "status": status,
+            "error": error,
+            "finished_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        condition = [m.id == job_id, m.attempt == attempt, m.status.in_(ACTIVE)]
+        if expired_before is not None:
+            condition.append(m.lease_expires_at < expired_before)
+        query = update(m).where(*condition).values(**ended, **values)
+        return _rowcount(self.session.execute(query.execution_options(synchronize_session=False))) == 1
+
+    def requeue(
+        self, job_id: str, attempt: int, *, count_attempt: bool, expired_before: datetime | None = None
+    ) -> bool:
+        """Hand a job this attempt holds back to the queue. A preemption (SIGTERM) does not count
+        against the attempt cap; a lost worker does."""
+        m = self.model
+        values: dict[str, Any] = {
+            "status": "queued",
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": utcnow(),
+        }
+        if not count_attempt:
+            values["max_attempts"] = m.max_attempts + 1
+        condition = [m.id == job_id, m.attempt == attempt, m.status == "running"]
+        if expired_before is not None:
+            condition.append(m.lease_expires_at < expired_before)
+        query = update(m).where(*condition).values(**values)
+        return _rowcount(self.session.execute(query.execution_options(synchronize_session=False))) == 1
+
+    def expired(self, now: datetime) -> list[Job]:
+        """Jobs whose worker stopped renewing its lease."""
+        m = self.model
+        query = select(m).where(m.status.in_(ACTIVE), m.lease_expires_at < now).order_by(m.id)
+        return list(self.session.scalars(query))
+
+    def stale_queued(self, before: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """(id, device) of queued jobs untouched since `before`: their message may have been lost."""
+        m = self.model
+        query = select(m.id, m.device).where(m.status == "queued", m.updated_at < before)
+        return [(row.id, row.device) for row in self.session.execute(query.order_by(m.id).limit(limit))]
+
+    def touch(self, job_id: str) -> None:
+        query = update(self.model).where(self.model.id == job_id).values(updated_at=utcnow())
+        self.session.execute(query.execution_options(synchronize_session=False))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
