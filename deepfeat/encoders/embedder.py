@@ -30,6 +30,31 @@ class InvalidInput(DeepfeatError):
         super().__init__(f"{loc}: {detail}", loc=loc)
 
 
+def numeric_input(index: int, item: Any, input_shape: list[int]) -> npt.NDArray[np.float32]:
+    """One client input (nested to `input_shape`, or flat) as float32 of that shape, or a 422 naming it."""
+    loc = f"/inputs/{index}"
+    if isinstance(item, str):
+        raise InvalidInput(loc, "this model reads numeric arrays, not text")
+    try:
+        array = np.asarray(item, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInput(loc, "must be numbers (nested lists of equal length)") from None
+    size = int(np.prod(input_shape))
+    if array.size != size:
+        raise InvalidInput(loc, f"has {array.size} values; this model takes {size} (shape {input_shape})")
+    if not np.isfinite(array).all():
+        raise InvalidInput(loc, "contains NaN or infinity")
+    return array.reshape(input_shape)
+
+
+def text_inputs(inputs: Sequence[Any]) -> npt.NDArray[np.str_]:
+    """Inputs for a model trained on text: strings only, or a 422 naming the first that is not."""
+    for i, item in enumerate(inputs):
+        if not isinstance(item, str):
+            raise InvalidInput(f"/inputs/{i}", "this model was trained on text: send strings")
+    return np.asarray(inputs, dtype=np.str_)
+
+
 class UnknownLayer(DeepfeatError):
     status_code = 422
     error = "unknown_layer"

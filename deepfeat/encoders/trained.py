@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
+from deepfeat.encoders.embedder import Embedder, EmbedOptions, numeric_input, text_inputs
 from deepfeat.nn import DeepfeatModel, tokeniser_of
 
 
@@ -42,32 +42,9 @@ class TrainedEmbedder(Embedder):
         return None
 
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
-        if self.modality == "text":
-            return self._tokenise(inputs)
-        items = []
-        for i, item in enumerate(inputs):
-            if isinstance(item, str):
-                raise InvalidInput(f"/inputs/{i}", "this encoder reads numeric arrays, not text or images")
-            try:
-                array = np.asarray(item, dtype=np.float32)
-            except (TypeError, ValueError):
-                raise InvalidInput(f"/inputs/{i}", "must be numbers (nested lists of equal length)") from None
-            if array.size != self.size:
-                raise InvalidInput(
-                    f"/inputs/{i}",
-                    f"has {array.size} values; this encoder takes {self.size} (shape {self.input_shape})",
-                )
-            if not np.isfinite(array).all():
-                raise InvalidInput(f"/inputs/{i}", "contains NaN or infinity")
-            items.append(torch.from_numpy(array.reshape(self.input_shape)))
-        return items
-
-    def _tokenise(self, inputs: Sequence[Any]) -> list[Any]:
-        for i, item in enumerate(inputs):
-            if not isinstance(item, str):
-                raise InvalidInput(f"/inputs/{i}", "this encoder was trained on text: send strings")
-        assert self.tokenise is not None
-        return list(self.tokenise(np.asarray(inputs, dtype=np.str_)).unbind(0))
+        if self.tokenise is not None:  # a run trained on text tokenises as it did in training
+            return list(self.tokenise(text_inputs(inputs)).unbind(0))
+        return [torch.from_numpy(numeric_input(i, item, self.input_shape)) for i, item in enumerate(inputs)]
 
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.model.forward_features(torch.stack(items)), None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from deepfeat.config import Settings
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.encoders.embedder import numeric_input, text_inputs
 from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge
 from deepfeat.nn import DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
@@ -103,36 +104,9 @@ def to_batch(trained: TrainedModel, inputs: list[Any], max_inputs: int) -> torch
         )
     tokenise = tokeniser_of(trained.model)
     if tokenise is not None:
-        for i, item in enumerate(inputs):
-            if not isinstance(item, str):
-                raise WrongInput(f"/inputs/{i}", "this run was trained on text: send strings")
-        return tokenise(np.asarray(inputs, dtype=np.str_))
-    input_shape = trained.input_shape
-    size = int(np.prod(input_shape))
-    rows = []
-    for i, item in enumerate(inputs):
-        if isinstance(item, str):
-            raise WrongInput(f"/inputs/{i}", "this run reads numbers, not text")
-        try:
-            array = np.asarray(item, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise WrongInput(f"/inputs/{i}", "must be numbers (nested lists of equal length)") from None
-        if array.size != size:
-            raise WrongInput(
-                f"/inputs/{i}", f"has {array.size} values; this model takes {size} (shape {input_shape})"
-            )
-        if not np.isfinite(array).all():
-            raise WrongInput(f"/inputs/{i}", "contains NaN or infinity")
-        rows.append(array.reshape(input_shape))
+        return tokenise(text_inputs(inputs))
+    rows = [numeric_input(i, item, trained.input_shape) for i, item in enumerate(inputs)]
     return torch.from_numpy(np.stack(rows))
-
-
-class WrongInput(DeepfeatError):
-    status_code = 422
-    error = "invalid_input"
-
-    def __init__(self, loc: str, detail: str) -> None:
-        super().__init__(f"{loc}: {detail}", loc=loc)
 
 
 def _require(trained: TrainedModel, tasks: tuple[str, ...], endpoint: str) -> None:
