@@ -20,8 +20,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Extraction, Run
+from deepfeat.db.models import Run
 from deepfeat.db.repositories.extractions import ExtractionLeases
+from deepfeat.db.repositories.fencing import lost_worker_error
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
@@ -62,28 +63,22 @@ def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
 
 
 def _settle(leases: LeaseRepository, run: Run, now: datetime) -> str | None:
-    """Decide the fate of a run whose lease expired; None if it came back to life meanwhile."""
-    if run.cancel_requested:
-        if not leases.finish(run.id, run.attempt, "cancelled", expired_before=now):
-            return None
+    """Settle a run whose lease expired, and say what happened in its event log."""
+    action = leases.settle_expired(run, now)
+    if action == "cancelled":
         leases.add_event(run.id, "status", "cancelled (its worker was lost)", data={"status": "cancelled"})
-        return "cancelled"
-    if run.attempt >= run.max_attempts:
-        error = f"worker lost: lease expired on attempt {run.attempt} of {run.max_attempts}"
-        if not leases.finish(run.id, run.attempt, "failed", error=error, expired_before=now):
-            return None
+    elif action == "failed":
+        error = lost_worker_error(run.attempt, run.max_attempts)
         leases.add_event(run.id, "status", f"failed: {error}", level="error", data={"status": "failed"})
-        return "failed"
-    if not leases.requeue(run.id, run.attempt, count_attempt=True, expired_before=now):
-        return None
-    leases.add_event(
-        run.id,
-        "status",
-        f"requeued: the worker of attempt {run.attempt} stopped answering",
-        level="warning",
-        data={"status": "queued", "reason": "lease_expired"},
-    )
-    return "requeued"
+    elif action == "requeued":
+        leases.add_event(
+            run.id,
+            "status",
+            f"requeued: the worker of attempt {run.attempt} stopped answering",
+            level="warning",
+            data={"status": "queued", "reason": "lease_expired"},
+        )
+    return action
 
 
 def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
@@ -94,7 +89,7 @@ def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     with sessions_for(settings)() as session:
         leases = ExtractionLeases(session)
         for job in leases.expired(now):
-            action = _settle_extraction(leases, job, now)
+            action = leases.settle_expired(job, now)
             if action is not None:
                 counts[action] += 1
                 if action == "requeued":
@@ -109,18 +104,6 @@ def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     if any(counts.values()):
         log.info("reaper (extractions): %s", counts)
     return counts
-
-
-def _settle_extraction(leases: ExtractionLeases, job: Extraction, now: datetime) -> str | None:
-    if job.cancel_requested:
-        done = leases.finish(job.id, job.attempt, "cancelled", expired_before=now)
-        return "cancelled" if done else None
-    if job.attempt >= job.max_attempts:
-        error = f"worker lost: lease expired on attempt {job.attempt} of {job.max_attempts}"
-        done = leases.finish(job.id, job.attempt, "failed", error=error, expired_before=now)
-        return "failed" if done else None
-    done = leases.requeue(job.id, job.attempt, count_attempt=True, expired_before=now)
-    return "requeued" if done else None
 
 
 class Reaper(threading.Thread):

@@ -115,6 +115,18 @@ class FencedLeases(Generic[Job]):
         query = update(m).where(*condition).values(**values)
         return _rowcount(self.session.execute(query.execution_options(synchronize_session=False))) == 1
 
+    def settle_expired(self, job: Job, now: datetime) -> str | None:
+        """The fate of a job whose lease expired (its worker was killed, its machine died): `cancelled`
+        if a cancel was asked for, `failed` at the attempt cap, else `requeued` counting the attempt.
+        None if it came back to life meanwhile (every write re-checks the lease)."""
+        if job.cancel_requested:
+            return "cancelled" if self._finish(job.id, job.attempt, "cancelled", None, now, {}) else None
+        if job.attempt >= job.max_attempts:
+            error = lost_worker_error(job.attempt, job.max_attempts)
+            return "failed" if self._finish(job.id, job.attempt, "failed", error, now, {}) else None
+        done = self.requeue(job.id, job.attempt, count_attempt=True, expired_before=now)
+        return "requeued" if done else None
+
     def expired(self, now: datetime) -> list[Job]:
         """Jobs whose worker stopped renewing its lease."""
         m = self.model
@@ -130,6 +142,10 @@ class FencedLeases(Generic[Job]):
     def touch(self, job_id: str) -> None:
         query = update(self.model).where(self.model.id == job_id).values(updated_at=utcnow())
         self.session.execute(query.execution_options(synchronize_session=False))
+
+
+def lost_worker_error(attempt: int, max_attempts: int) -> str:
+    return f"worker lost: lease expired on attempt {attempt} of {max_attempts}"
 
 
 def _rowcount(result: Result[Any]) -> int:
