@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from deepfeat.services import auth
 from deepfeat.specs.keys import KeyCreate, KeyOut, KeyPage
-from service.deps import DbSession, principal
+from service.deps import DbSession, State, principal
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -34,6 +34,6 @@ def list_keys(who: Admin, session: DbSession) -> KeyPage:
 
 
 @router.post("/{key_id}:revoke", response_model=KeyOut)
-def revoke_key(key_id: str, who: Admin, session: DbSession) -> KeyOut:
+def revoke_key(key_id: str, who: Admin, session: DbSession, state: State) -> KeyOut:
     """Revoke a key; requests with it answer 401 from the next one on."""
-    return KeyOut.model_validate(auth.revoke_key(session, who, key_id))
+    return KeyOut.model_validate(auth.revoke_key(session, who, key_id, state.settings))

@@ -193,7 +193,7 @@ def make_key(settings: Settings, project: str | None, scope: str, revoked: bool 
         if revoked:
             from deepfeat.services.auth import Principal
 
-            revoke_key(session, Principal(project_row.id, key.id, "admin"), key.id)
+            revoke_key(session, Principal(project_row.id, key.id, "admin"), key.id, settings)
         session.commit()
     engine.dispose()
     return key.id, raw
