@@ -42,6 +42,10 @@ class RunTransfer(TransferBase):
         # standardisation here would change what it was trained on.
         self.input_norm = InputNorm(input_shape, mode="none")
         self.encoder = copy.deepcopy(source.model)  # a private copy: training changes it
+        if isinstance(self.encoder, TransferBase):
+            # The source was itself a transfer run: its own freeze policy (no autograd, eval mode for
+            # blocks it froze) must not outlive it; which of its weights train is decided here.
+            self.encoder.first_trainable = -1
         self.tokenise = tokeniser_of(self.encoder)
         if self.tokenise is not None:  # strings are tokenised the way the source run tokenised them
             self.encode_inputs = self.tokenise

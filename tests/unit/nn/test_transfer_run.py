@@ -136,3 +136,28 @@ def test_refusals_name_the_encoder_field() -> None:
     assert no_project.value.loc == "/model/encoder"
     with pytest.raises(SpecError, match="has 3 blocks; 4 is more"):
         build({"freeze": {"unfreeze_last": 4}}, context(source_mlp()))
+
+
+def test_a_registered_transfer_run_fine_tunes_through_the_blocks_its_own_run_froze() -> None:
+    """A MiniLM run trained with `freeze: all`, registered, then fine-tuned with `freeze: none`:
+    gradients must reach the transformer layers the first run kept frozen."""
+    schema = {
+        "modality": "text",
+        "input_shape": [1],
+        "target_type": "categorical",
+        "classes": [{"label": 0}, {"label": 1}],
+    }
+    first = spec({"type": "transfer", "encoder": "minilm-l6", "freeze": "all", "max_tokens": 8})
+    source = setup_run(first, schema, Settings()).model.eval()
+    ctx = BuildContext(resolve_encoder=lambda ref: SourceEncoder("faq@1", source, [1], None))
+    tuned = setup_run(
+        spec({"type": "transfer", "encoder": "faq@1", "freeze": "none"}), schema, Settings(), ctx
+    )
+    model = tuned.model.train()
+    assert isinstance(model, RunTransfer)
+    ids = model.encode_inputs(np.array(["reset my password", "opening hours"]))
+    model(ids).sum().backward()
+    attention = dict(model.encoder.named_parameters())["encoder.encoder.layer.0.attention.self.query.weight"]
+    assert attention.requires_grad
+    assert attention.grad is not None
+    assert attention.grad.abs().sum() > 0
