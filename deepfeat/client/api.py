@@ -300,7 +300,7 @@ class Client:
         return self._pages("/v1/extractions", ExtractionOut, page_size, **params)
 
     def cancel_extraction(self, extraction_id: str) -> ExtractionOut:
-        return ExtractionOut.model_validate(self._json("POST", f"/v1/extractions/{extraction_id}:cancel"))
+        return ExtractionOut.model_validate(self._json("POST", f"/v1/extractions/{extraction_id}/cancel"))
 
     def download_extraction(
         self, extraction_id: str, name: str = "embeddings.npy", dest: str | Path | None = None

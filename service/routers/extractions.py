@@ -53,7 +53,7 @@ def get_extraction(extraction_id: str, who: Reader, session: DbSession, state: S
     return ExtractionOut.model_validate(_service(session, who.project_id, state).get(extraction_id))
 
 
-@router.post("/{extraction_id}:cancel", response_model=ExtractionOut)
+@router.post("/{extraction_id}/cancel", response_model=ExtractionOut)
 def cancel_extraction(extraction_id: str, who: Writer, session: DbSession, state: State) -> ExtractionOut:
     """Queued jobs end at once; running ones after their current chunk (`cancelling`); 409 once finished."""
     return ExtractionOut.model_validate(_service(session, who.project_id, state).cancel(extraction_id))

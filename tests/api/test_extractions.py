@@ -95,7 +95,7 @@ def test_a_text_extraction_matches_embed_row_for_row(
     served = client.post("/v1/encoders/minilm-l6/embed", json={"inputs": texts}, headers=admin_headers).json()
     assert np.allclose(vectors[[0, 1, 65, 69]], np.asarray(served["embeddings"]), atol=1e-5)
 
-    again = client.post(f"/v1/extractions/{job['id']}:cancel", headers=admin_headers)
+    again = client.post(f"/v1/extractions/{job['id']}/cancel", headers=admin_headers)
     assert again.status_code == 409
 
 
@@ -131,7 +131,7 @@ def test_cancel_list_and_other_projects(
     rest = client.get(f"/v1/extractions?after={page['next_after']}", headers=admin_headers).json()
     assert [e["id"] for e in rest["data"]] == [ids[0]]
 
-    cancelled = client.post(f"/v1/extractions/{ids[0]}:cancel", headers=admin_headers)
+    cancelled = client.post(f"/v1/extractions/{ids[0]}/cancel", headers=admin_headers)
     assert cancelled.json()["status"] == "cancelled"
     execute_extraction(ids[0], settings, lambda *_: None)  # a late message for it does nothing
     assert client.get(f"/v1/extractions/{ids[0]}", headers=admin_headers).json()["status"] == "cancelled"
@@ -145,7 +145,7 @@ def test_cancel_list_and_other_projects(
     engine.dispose()
     for method, path in [
         ("GET", f"/v1/extractions/{ids[1]}"),
-        ("POST", f"/v1/extractions/{ids[1]}:cancel"),
+        ("POST", f"/v1/extractions/{ids[1]}/cancel"),
         ("GET", f"/v1/extractions/{ids[1]}/artifacts"),
         ("GET", f"/v1/extractions/{ids[1]}/artifacts/embeddings.npy"),
     ]:

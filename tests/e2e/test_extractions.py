@@ -58,5 +58,5 @@ def test_extraction_on_a_worker_matches_embed(api: httpx.Client, stack: DevStack
     assert served.status_code == 200, served.text
     assert np.allclose(vectors, np.asarray(served.json()["embeddings"], dtype=np.float32), atol=1e-5)
 
-    cancelled_late = api.post(f"/v1/extractions/{job['id']}:cancel")
+    cancelled_late = api.post(f"/v1/extractions/{job['id']}/cancel")
     assert cancelled_late.status_code == 409
