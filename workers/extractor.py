@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,13 +25,12 @@ from deepfeat.db.repositories.extractions import ExtractionLeases
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions
 from deepfeat.encoders.extract import write_embeddings, write_row_ids
-from deepfeat.encoders.trained import TrainedEmbedder
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import load_arrays
-from deepfeat.services.inference import load_trained
+from deepfeat.services.encoders import EncoderService
 from deepfeat.storage import ArtifactStore
 from workers.reporter import PREEMPT, LeaseLost, Preempted
-from workers.runner import Enqueue, sessions_for
+from workers.runner import Enqueue, lease_owner, sessions_for
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0  # progress + lease + cancel check at most this often (one small UPDATE)
@@ -80,7 +78,7 @@ class Heartbeat:
 def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue) -> None:
     sessions = sessions_for(settings)
     store = ArtifactStore(settings.artifacts_dir)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = ExtractionLeases(session)
         if PREEMPT.is_set():  # this worker is shutting down: leave the job to another one
@@ -141,8 +139,7 @@ def _embedder(session: Session, job: Extraction, store: ArtifactStore, settings:
             raise LookupError(f"no pretrained encoder {job.encoder!r}")
         return load_pretrained(job.encoder)
     encoder = session.get_one(Encoder, job.encoder_id)
-    trained = load_trained(session, job.project_id, encoder.run_id, store, settings)
-    return TrainedEmbedder(trained.model, trained.input_shape, settings.max_inputs_per_request)
+    return EncoderService(session, job.project_id, settings, store).run_embedder(encoder.run_id)
 
 
 def _store(

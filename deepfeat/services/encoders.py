@@ -40,6 +40,7 @@ class Resolved:
     key: str  # the runtime's cache/batcher key
     embedder: Embedder
     layer: str | None  # the registered default layer
+    registered: Encoder | None = None  # the version's row; None for a catalogue encoder
 
 
 class EncoderService:
@@ -104,7 +105,7 @@ class EncoderService:
     def register(self, run_id: str, name: str, layer: str | None) -> dict[str, Any]:
         if name in PRETRAINED:
             raise Conflict(f"{name!r} is a pretrained encoder's name; choose another")
-        embedder = self._load_run(run_id)
+        embedder = self.run_embedder(run_id)
         dim = embedder.measure(layer)  # also refuses an unknown layer
         encoder = self.repo.add(
             Encoder(
@@ -131,7 +132,8 @@ class EncoderService:
             raise NotFound(f"encoder {name}@{version} not found")
         self.repo.set_alias(name, alias, encoder.id)
 
-    def _load_run(self, run_id: str) -> TrainedEmbedder:
+    def run_embedder(self, run_id: str) -> TrainedEmbedder:
+        """A succeeded run's network as an encoder (what registering, serving and extraction use)."""
         trained = load_trained(self.session, self.project_id, run_id, self.store, self.settings)
         return TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
 
@@ -142,7 +144,7 @@ class EncoderService:
         if found is not None:
             return found
         encoder = self.find(ref)
-        embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self._load_run(encoder.run_id))
+        embedder = runtime.trained(f"run:{encoder.run_id}", lambda: self.run_embedder(encoder.run_id))
         return Resolved(
             f"{encoder.name}@{encoder.version}",
             encoder.name,
@@ -150,6 +152,7 @@ class EncoderService:
             f"run:{encoder.run_id}",
             embedder,
             encoder.layer,
+            encoder,
         )
 
     def find(self, ref: str) -> Encoder:
@@ -210,8 +213,7 @@ def export_encoder(service: EncoderService, ref: str, fmt: str, runtime: Encoder
             loc="/ref",
         )
     resolved = service.resolve(ref, runtime)
-    assert resolved.version is not None
-    encoder = service.repo.get(resolved.name, resolved.version)
+    encoder = resolved.registered
     assert encoder is not None
     runs = RunRepository(service.session, service.project_id)
     run = runs.get(encoder.run_id)

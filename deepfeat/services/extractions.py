@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Dataset, Extraction
-from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.extractions import ExtractionRepository
 from deepfeat.db.session import after_commit
 from deepfeat.db.types import utcnow
@@ -57,15 +56,11 @@ class ExtractionService:
         if problem is not None:
             raise SpecError("/dataset", f"{resolved.ref} cannot read {dataset.name}: {problem}")
         dim = self._probe(resolved, options, dataset)
-        encoder_id = None
-        if resolved.version is not None:
-            pinned = EncoderRepository(self.session, self.project_id).get(resolved.name, resolved.version)
-            encoder_id = pinned.id if pinned is not None else None
         extraction = self.repo.add(
             Extraction(
                 id=new_id("ext"),
                 encoder=resolved.ref,
-                encoder_id=encoder_id,
+                encoder_id=resolved.registered.id if resolved.registered else None,
                 dataset_id=dataset.id,
                 dataset_sha256=dataset.sha256,
                 options={
