@@ -18,21 +18,6 @@ def list_workers(who: Reader, session: DbSession, state: State) -> WorkerList:
     run is this key's project's, otherwise it is `null` with `state: "busy"`."""
     workers = online_workers(session, who.project_id, state.settings)
     return WorkerList(
-        data=[
-            WorkerOut(
-                id=w.id,
-                hostname=w.hostname,
-                pid=w.pid,
-                device=w.device,
-                device_name=w.device_name,
-                queues=w.queues,
-                concurrency=w.concurrency,
-                state="busy" if w.busy else "idle",
-                run_id=w.run_id,
-                started_at=w.started_at,
-                last_seen=w.last_seen,
-            )
-            for w in workers
-        ],
+        data=[WorkerOut.model_validate(w) for w in workers],  # `state` is WorkerView's property
         stale_after_s=stale_after(state.settings.heartbeat_seconds).total_seconds(),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -134,7 +134,8 @@ class WorkerRepository:
 
     def count_online(self, stale: timedelta, now: datetime | None = None) -> int:
         now = now or utcnow()
-        return len(self.session.scalars(select(Worker.id).where(Worker.last_seen >= now - stale)).all())
+        query = select(func.count()).select_from(Worker).where(Worker.last_seen >= now - stale)
+        return int(self.session.scalar(query) or 0)
 
     def _leased(self, owners: set[str], now: datetime) -> dict[str, Run]:
         if not owners:
