@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from deepfeat.config import Settings
 from deepfeat.db.models import Run
 from deepfeat.db.repositories.extractions import ExtractionLeases
-from deepfeat.db.repositories.fencing import lost_worker_error
+from deepfeat.db.repositories.fencing import FencedLeases, Job, lost_worker_error
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
@@ -31,34 +31,18 @@ log = logging.getLogger(__name__)
 
 
 def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
-    """One pass; returns what it did, by action."""
-    counts = dict.fromkeys(("requeued", "failed", "cancelled", "resent"), 0)
+    """One pass over runs; returns what it did, by action."""
     now = utcnow()
-    resend: list[tuple[str, str]] = []
     with sessions_for(settings)() as session:
         leases = LeaseRepository(session)
-        freed: set[str] = set()
-        for run in leases.expired(now):
-            action = _settle(leases, run, now)
-            if action is not None:
-                counts[action] += 1
-                if action == "requeued":
-                    resend.append((run.id, run.device))
-                else:
-                    freed.add(run.project_id)
-        for project_id in sorted(freed):  # a slot under the project's cap is free: start who waits
+        counts, resend, ended = _settle_expired(leases, now, lambda run: _settle(leases, run, now))
+        for project_id in sorted({run.project_id for run in ended}):  # a slot under the cap is free
             for run_id, device in leases.startable(project_id, settings.max_concurrent_runs_per_project):
                 leases.touch(run_id)
                 resend.append((run_id, device))
-        for run_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
-            leases.touch(run_id)
-            resend.append((run_id, device))
-            counts["resent"] += 1
+        _resend_stale(leases, settings, now, counts, resend)
         session.commit()
-    for run_id, device in resend:  # after the commit, like every enqueue
-        enqueue(run_id, device)
-    if any(counts.values()):
-        log.info("reaper: %s", counts)
+    _send(resend, enqueue, counts, "reaper")
     return counts
 
 
@@ -83,27 +67,55 @@ def _settle(leases: LeaseRepository, run: Run, now: datetime) -> str | None:
 
 def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     """One pass over extraction jobs (`enqueue` sends an extraction id); returns what it did."""
-    counts = dict.fromkeys(("requeued", "failed", "cancelled", "resent"), 0)
     now = utcnow()
-    resend: list[tuple[str, str]] = []
     with sessions_for(settings)() as session:
         leases = ExtractionLeases(session)
-        for job in leases.expired(now):
-            action = leases.settle_expired(job, now)
-            if action is not None:
-                counts[action] += 1
-                if action == "requeued":
-                    resend.append((job.id, job.device))
-        for job_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
-            leases.touch(job_id)
-            resend.append((job_id, device))
-            counts["resent"] += 1
+        counts, resend, _ = _settle_expired(leases, now, lambda job: leases.settle_expired(job, now))
+        _resend_stale(leases, settings, now, counts, resend)
         session.commit()
-    for job_id, device in resend:
+    _send(resend, enqueue, counts, "reaper (extractions)")
+    return counts
+
+
+def _settle_expired(
+    leases: FencedLeases[Job], now: datetime, settle: Callable[[Job], str | None]
+) -> tuple[dict[str, int], list[tuple[str, str]], list[Job]]:
+    """Settle every job whose lease expired: the counts by action, the (id, device) to send again
+    (requeued), and the jobs that ended (cancelled or failed)."""
+    counts = dict.fromkeys(("requeued", "failed", "cancelled", "resent"), 0)
+    resend: list[tuple[str, str]] = []
+    ended: list[Job] = []
+    for job in leases.expired(now):
+        action = settle(job)
+        if action is None:
+            continue
+        counts[action] += 1
+        if action == "requeued":
+            resend.append((job.id, job.device))
+        else:
+            ended.append(job)
+    return counts, resend, ended
+
+
+def _resend_stale(
+    leases: FencedLeases[Job],
+    settings: Settings,
+    now: datetime,
+    counts: dict[str, int],
+    resend: list[tuple[str, str]],
+) -> None:
+    """Queued jobs untouched for long: their message may be lost with the broker's memory."""
+    for job_id, device in leases.stale_queued(now - timedelta(seconds=settings.requeue_queued_after_s)):
+        leases.touch(job_id)
+        resend.append((job_id, device))
+        counts["resent"] += 1
+
+
+def _send(resend: list[tuple[str, str]], enqueue: Enqueue, counts: dict[str, int], what: str) -> None:
+    for job_id, device in resend:  # after the commit, like every enqueue
         enqueue(job_id, device)
     if any(counts.values()):
-        log.info("reaper (extractions): %s", counts)
-    return counts
+        log.info("%s: %s", what, counts)
 
 
 class Reaper(threading.Thread):
