@@ -27,6 +27,22 @@ def placeholder_dataset(dataset_id: str, project_id: str) -> Dataset:
     )
 
 
+def placeholder_run(run_id: str, project_id: str, dataset_id: str) -> Run:
+    """A queued run row for lease and cap tests; its spec is never built."""
+    return Run(
+        id=run_id,
+        project_id=project_id,
+        name="r",
+        dataset_id=dataset_id,
+        dataset_sha256="0" * 64,
+        task="classification",
+        spec={},
+        progress={},
+        best_metrics={},
+        max_attempts=2,
+    )
+
+
 @pytest.fixture
 def session(any_db_url: str) -> Iterator[Session]:
     upgrade(any_db_url)
@@ -36,20 +52,7 @@ def session(any_db_url: str) -> Iterator[Session]:
         s.flush()  # no ORM relationships: insert parents first ourselves
         s.add(placeholder_dataset("ds_1", "prj_1"))
         s.flush()
-        s.add(
-            Run(
-                id="run_1",
-                project_id="prj_1",
-                name="r",
-                dataset_id="ds_1",
-                dataset_sha256="0" * 64,
-                task="classification",
-                spec={},
-                progress={},
-                best_metrics={},
-                max_attempts=2,
-            )
-        )
+        s.add(placeholder_run("run_1", "prj_1", "ds_1"))
         s.commit()
         yield s
     engine.dispose()

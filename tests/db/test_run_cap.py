@@ -17,26 +17,13 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import make_session_factory
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_dataset
+from tests.db.conftest import placeholder_dataset, placeholder_run
 from workers.reaper import reap_once
 
 
 def add_runs(session: Session, project_id: str, ids: list[str], dataset_id: str = "ds_1") -> None:
     for run_id in ids:
-        session.add(
-            Run(
-                id=run_id,
-                project_id=project_id,
-                name="r",
-                dataset_id=dataset_id,
-                dataset_sha256="0" * 64,
-                task="classification",
-                spec={},
-                progress={},
-                best_metrics={},
-                max_attempts=2,
-            )
-        )
+        session.add(placeholder_run(run_id, project_id, dataset_id))
     session.commit()
 
 
