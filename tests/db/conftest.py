@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -27,20 +28,33 @@ def placeholder_dataset(dataset_id: str, project_id: str) -> Dataset:
     )
 
 
-def placeholder_run(run_id: str, project_id: str, dataset_id: str) -> Run:
-    """A queued run row for lease and cap tests; its spec is never built."""
-    return Run(
-        id=run_id,
-        project_id=project_id,
-        name="r",
-        dataset_id=dataset_id,
-        dataset_sha256="0" * 64,
-        task="classification",
-        spec={},
-        progress={},
-        best_metrics={},
-        max_attempts=2,
-    )
+def placeholder_run(run_id: str, project_id: str, dataset_id: str, **fields: Any) -> Run:
+    """A run row (queued unless `fields` say otherwise) for lease, cap and listing tests; its spec is
+    never built."""
+    row: dict[str, Any] = {
+        "name": "r",
+        "dataset_sha256": "0" * 64,
+        "task": "classification",
+        "spec": {},
+        "progress": {},
+        "best_metrics": {},
+        "max_attempts": 2,
+    }
+    return Run(id=run_id, project_id=project_id, dataset_id=dataset_id, **(row | fields))
+
+
+@pytest.fixture
+def two_projects(any_db_url: str) -> Iterator[Session]:
+    """Projects `prj_a` and `prj_b`, and a dataset `ds_1` of `prj_a` for runs to point at."""
+    upgrade(any_db_url)
+    engine = make_engine(any_db_url)
+    with make_session_factory(engine)() as s:
+        s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
+        s.flush()
+        s.add(placeholder_dataset("ds_1", "prj_a"))
+        s.flush()
+        yield s
+    engine.dispose()
 
 
 @pytest.fixture

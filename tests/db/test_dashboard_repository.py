@@ -2,61 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
-from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Project, Run
+from deepfeat.db.models import Run
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.runs import RunRepository
-from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_dataset
+from tests.db.conftest import placeholder_run
 
 
 def run(run_id: str, project: str, status: str, device: str = "cpu", owner: str | None = None) -> Run:
     live = status in ("running", "cancelling")
-    return Run(
-        id=run_id,
-        project_id=project,
+    expires = utcnow() + timedelta(seconds=60 if owner != "gone" else -60) if live else None
+    return placeholder_run(
+        run_id,
+        project,
+        "ds_1",
         name=run_id,
-        dataset_id="ds_1",
-        dataset_sha256="0" * 64,
-        task="classification",
-        spec={},
         device=device,
         status=status,
         lease_owner=owner,
-        lease_expires_at=utcnow() + timedelta(seconds=60 if owner != "gone" else -60) if live else None,
+        lease_expires_at=expires,
     )
 
 
 @pytest.fixture
-def session(any_db_url: str) -> Iterator[Session]:
-    upgrade(any_db_url)
-    engine = make_engine(any_db_url)
-    with make_session_factory(engine)() as s:
-        s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
-        s.flush()
-        s.add(placeholder_dataset("ds_1", "prj_a"))
-        s.flush()
-        s.add_all(
-            [
-                run("run_01", "prj_a", "succeeded"),
-                run("run_02", "prj_a", "running", owner="host:1"),
-                run("run_03", "prj_b", "running", owner="host:2"),
-                run("run_04", "prj_b", "cancelling", owner="gone"),  # its worker died: lease expired
-                run("run_05", "prj_b", "queued"),
-                run("run_06", "prj_a", "queued"),
-                run("run_07", "prj_a", "queued", device="gpu"),
-            ]
-        )
-        s.commit()
-        yield s
-    engine.dispose()
+def session(two_projects: Session) -> Session:
+    two_projects.add_all(
+        [
+            run("run_01", "prj_a", "succeeded"),
+            run("run_02", "prj_a", "running", owner="host:1"),
+            run("run_03", "prj_b", "running", owner="host:2"),
+            run("run_04", "prj_b", "cancelling", owner="gone"),  # its worker died: lease expired
+            run("run_05", "prj_b", "queued"),
+            run("run_06", "prj_a", "queued"),
+            run("run_07", "prj_a", "queued", device="gpu"),
+        ]
+    )
+    two_projects.commit()
+    return two_projects
 
 
 def test_counts_and_queue_depth_cover_every_project(session: Session) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
-from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Project, Run, Worker
+from deepfeat.db.models import Run, Worker
 from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository, stale_after
-from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_dataset
+from tests.db.conftest import placeholder_run
 
 STALE = stale_after(10.0)
 
@@ -32,31 +29,21 @@ def beat(name: str, processes: list[str], device: str = "cpu") -> Heartbeat:
 
 
 def running(run_id: str, project: str, owner: str, expires_in_s: float = 60) -> Run:
-    return Run(
-        id=run_id,
-        project_id=project,
+    expires = utcnow() + timedelta(seconds=expires_in_s)
+    return placeholder_run(
+        run_id,
+        project,
+        "ds_1",
         name=f"name-of-{run_id}",
-        dataset_id="ds_1",
-        dataset_sha256="0" * 64,
-        task="classification",
-        spec={},
         status="running",
         lease_owner=owner,
-        lease_expires_at=utcnow() + timedelta(seconds=expires_in_s),
+        lease_expires_at=expires,
     )
 
 
 @pytest.fixture
-def session(any_db_url: str) -> Iterator[Session]:
-    upgrade(any_db_url)
-    engine = make_engine(any_db_url)
-    with make_session_factory(engine)() as s:
-        s.add_all([Project(id="prj_a", name="a"), Project(id="prj_b", name="b")])
-        s.flush()
-        s.add(placeholder_dataset("ds_1", "prj_a"))
-        s.flush()
-        yield s
-    engine.dispose()
+def session(two_projects: Session) -> Session:
+    return two_projects
 
 
 def test_a_beat_inserts_then_refreshes_one_row(session: Session) -> None:
