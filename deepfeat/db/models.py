@@ -92,22 +92,15 @@ class Dataset(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Run(Base):
-    """A training job. `attempt` doubles as the fencing number: a stale worker's writes check it."""
-
-    __tablename__ = "runs"
-    __table_args__ = (
-        UniqueConstraint("project_id", "idempotency_key", name="uq_runs_project_idempotency_key"),
-        Index("ix_runs_project_status", "project_id", "status"),
-    )
+class LeasedJob:
+    """The columns of a job over a dataset that a worker leases (runs, extraction jobs): claimed by a
+    conditional UPDATE that counts `attempt`, which doubles as the fencing number every later write of
+    the worker checks (`db/repositories/fencing.py`)."""
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
     dataset_sha256: Mapped[str] = mapped_column(String(64))
-    task: Mapped[str] = mapped_column(String(32))
-    spec: Mapped[dict[str, Any]] = mapped_column()
     device: Mapped[str] = mapped_column(String(8), default="cpu")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
@@ -116,13 +109,27 @@ class Run(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    best_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Run(LeasedJob, Base):
+    """A training job. `attempt` doubles as the fencing number: a stale worker's writes check it."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "idempotency_key", name="uq_runs_project_idempotency_key"),
+        Index("ix_runs_project_status", "project_id", "status"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    best_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class RunMetric(Base):
@@ -176,37 +183,21 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Extraction(Base):
+class Extraction(LeasedJob, Base):
     """A batch job embedding a whole dataset with an encoder. Its own table (not `runs`): the reaper and
-    the train task must never take one for training. Leased and fenced by `attempt` like a run."""
+    the train task must never take one for training. Leased and fenced by `attempt` like a run;
+    `progress` holds `rows_done` and `rows_total`."""
 
     __tablename__ = "extractions"
     __table_args__ = (Index("ix_extractions_project_status", "project_id", "status"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     encoder: Mapped[str] = mapped_column(String(200))  # the resolved ref: `minilm-l6` or `name@3`
     # For a registered encoder, the version pinned at submit time (an alias moving later changes nothing).
     encoder_id: Mapped[str | None] = mapped_column(
         ForeignKey("encoders.id", ondelete="RESTRICT"), default=None
     )
-    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
-    dataset_sha256: Mapped[str] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column()  # layer, pool, normalize, precision
-    device: Mapped[str] = mapped_column(String(8), default="cpu")
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
-    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rows_done, rows_total
     dim: Mapped[int | None] = mapped_column(Integer, default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Encoder(Base):
