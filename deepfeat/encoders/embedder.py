@@ -7,8 +7,8 @@ input); `embed` runs on a batch that may hold several requests' items, in the in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from deepfeat.errors import DeepfeatError
+from deepfeat.nn.layers import output_of
 
 Pool = Literal["mean", "max", "cls", "none"]
 
@@ -68,36 +69,6 @@ class EmbedOptions:
     pool: Pool = "mean"
     normalize: bool = False
     bf16: bool = False
-
-
-class _Captured(Exception):  # control flow, not an error: stops the forward pass at the layer
-    def __init__(self, output: torch.Tensor) -> None:
-        self.output = output
-
-
-@contextmanager
-def capture(module: nn.Module) -> Iterator[None]:
-    """Stop the forward pass at `module` and raise its output: later layers are never computed."""
-
-    def hook(_m: nn.Module, _args: Any, output: Any) -> None:
-        tensor = output[0] if isinstance(output, tuple | list) else output
-        raise _Captured(tensor)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-def output_of(module: nn.Module, run: Callable[[], object]) -> Any:
-    """`module`'s output when `run()` reaches it (the rest of the pass is skipped); None if it never runs."""
-    try:
-        with capture(module):
-            run()
-    except _Captured as captured:
-        return captured.output
-    return None
 
 
 class Embedder(ABC):

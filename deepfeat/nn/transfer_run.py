@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepfeat.encoders.embedder import output_of
 from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm
+from deepfeat.nn.layers import output_of
 from deepfeat.nn.registry import DeepfeatModel, SourceEncoder, tokeniser_of
 from deepfeat.nn.transfer import TransferBase, _reset
 from deepfeat.specs.model import TransferSpec
