@@ -16,7 +16,8 @@ from service.state import AppState
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: a plain attribute read; a sync dependency would cost a thread-pool hop on every request.
     state: AppState = request.app.state.deepfeat
     return state
 

@@ -7,6 +7,7 @@ series stays bounded. Run counts, queue depth and live workers are read from the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -89,6 +90,16 @@ def make_registry(sessions: sessionmaker[Session], settings: Settings) -> Collec
     return registry
 
 
+_PROCESS_TAG = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    """Unique across processes (a random tag per process) without a syscall per request: request ids
+    tie log lines together, they are not secrets."""
+    return f"{_PROCESS_TAG}{next(_request_numbers):08x}"
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -113,7 +124,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+        request_id = given if _REQUEST_ID.match(given) else _next_request_id()
         rid_token = logs.request_id.set(request_id)
         found = _RUN_IN_PATH.search(scope["path"])
         run_token = logs.run_id.set(found.group(1) if found else None)

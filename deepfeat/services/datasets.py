@@ -52,13 +52,13 @@ class UploadedFile:
 
 
 class DatasetService:
-    def __init__(
-        self, session: Session, project_id: str, store: ArtifactStore, settings: Settings | None = None
-    ) -> None:
+    def __init__(self, session: Session, project_id: str, store: ArtifactStore, settings: Settings) -> None:
         self.session = session
         self.repo = DatasetRepository(session, project_id)
         self.store = store
-        self.settings = settings or Settings()
+        # The caller's settings, never a fresh Settings(): reading the environment per request cost the
+        # API ~13 % of its time (bench/api.py), and a test's or app's own settings must win.
+        self.settings = settings
 
     # -- creating -------------------------------------------------------------------------------
 

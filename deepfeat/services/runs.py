@@ -30,7 +30,7 @@ class RunService:
     def __init__(self, session: Session, project_id: str, settings: Settings, store: ArtifactStore) -> None:
         self.session = session
         self.repo = RunRepository(session, project_id)
-        self.datasets = DatasetService(session, project_id, store)
+        self.datasets = DatasetService(session, project_id, store, settings)
         self.encoders = EncoderService(session, project_id, settings, store)
         self.settings = settings
 

@@ -296,13 +296,13 @@ def compare(
 
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets(request: Request, who: Who, session: DbSession, state: State) -> Response:
-    rows = DatasetService(session, who.project_id, state.store).repo.page(None, 200)
+    rows = DatasetService(session, who.project_id, state.store, state.settings).repo.page(None, 200)
     return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(request: Request, dataset_id: str, who: Who, session: DbSession, state: State) -> Response:
-    service = DatasetService(session, who.project_id, state.store)
+    service = DatasetService(session, who.project_id, state.store, state.settings)
     try:
         dataset = service.get(dataset_id)
     except NotFound:
