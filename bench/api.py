@@ -48,9 +48,9 @@ def start_uvicorn(app: str, env: dict[str, str], log: Path) -> tuple[subprocess.
 
 def wrk(url: str, connections: int, seconds: int) -> tuple[float, float]:
     """Requests/s and p50 in ms from one wrk run."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-        + ["-H", f"Authorization: Bearer {KEY}", url],
+        [*argv, "-H", f"Authorization: Bearer {KEY}", url],
         check=True,
         capture_output=True,
         text=True,
