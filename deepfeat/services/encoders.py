@@ -17,7 +17,7 @@ from deepfeat.db.models import Dataset, Encoder
 from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import db_int
-from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
+from deepfeat.encoders.catalogue import PRETRAINED, build_context, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
 from deepfeat.encoders.export import bundle, onnx_bytes
 from deepfeat.encoders.runtime import EncoderRuntime
@@ -195,7 +195,7 @@ class EncoderService:
             raise SpecError("/model/encoder", f"{exc.detail}; catalogue encoders: {known}") from None
 
     def build_context(self) -> BuildContext:
-        return BuildContext(resolve_encoder=self.source)
+        return build_context(resolve_encoder=self.source)
 
 
 class NotExportable(DeepfeatError):

@@ -19,7 +19,7 @@ from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.nn import BuildContext, tokeniser_of
 from deepfeat.nn.gan import GAN
-from deepfeat.nn.transfer import TransferBase
+from deepfeat.nn.transfer_base import TransferBase
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.device import place_data, placement

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepfeat.config import Settings
+from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, create_model
 from deepfeat.nn.inspect import ModelReport, inspect_model
@@ -90,7 +91,8 @@ def setup_run(
             "/model/type", "a text dataset trains through a text encoder: use model type `transfer`"
         )
     input_shape = [int(d) for d in schema["input_shape"]]
-    model = create_model(spec.model, input_shape, objective.output_dim, context)
+    # Without a context (a script, a test): the catalogue backbones, no registered encoders.
+    model = create_model(spec.model, input_shape, objective.output_dim, context or build_context())
     report = inspect_model(model, input_shape, spec.training.batch_size)
     if report.params > settings.max_params:
         raise SpecError(

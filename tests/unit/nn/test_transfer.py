@@ -12,6 +12,7 @@ import torch
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.builtins import load_builtin
+from deepfeat.encoders.catalogue import backbone
 from deepfeat.errors import SpecError
 from deepfeat.nn.transfer import Transfer
 from deepfeat.specs.model import TransferSpec
@@ -98,7 +99,7 @@ def test_unfreeze_last_k_leaves_exactly_k_blocks_trainable(
     encoder: str, shape: list[int], blocks: int
 ) -> None:
     for freeze, expected in (("all", 0), ({"unfreeze_last": 2}, 2), ("none", blocks)):
-        model = Transfer(TransferSpec(encoder=encoder, freeze=freeze, head=[16]), shape, 3)  # type: ignore[arg-type]
+        model = Transfer(TransferSpec(encoder=encoder, freeze=freeze, head=[16]), backbone(encoder), shape, 3)  # type: ignore[arg-type]
         assert model.trainable_blocks() == expected, freeze
         encoder_trainable = [p for p in model.encoder.parameters() if p.requires_grad]
         in_blocks = {id(p) for b in model.blocks[len(model.blocks) - expected :] for p in b.parameters()}
@@ -108,12 +109,15 @@ def test_unfreeze_last_k_leaves_exactly_k_blocks_trainable(
         model.train()
         assert model.encoder.training is (freeze == "none")
     with pytest.raises(SpecError, match="unfreeze_last"):
-        Transfer(TransferSpec(encoder=encoder, freeze={"unfreeze_last": blocks + 1}), shape, 3)  # type: ignore[arg-type]
+        Transfer(
+            TransferSpec(encoder=encoder, freeze={"unfreeze_last": blocks + 1}), backbone(encoder), shape, 3
+        )  # type: ignore[arg-type]
 
 
 def test_encoder_learning_rate_is_a_multiple_of_the_heads() -> None:
     model = Transfer(
         TransferSpec(encoder="minilm-l6", freeze={"unfreeze_last": 1}, encoder_lr_multiplier=0.1),
+        backbone("minilm-l6"),
         [1],
         3,  # type: ignore[arg-type]
     )
