@@ -75,7 +75,7 @@ class Autoencoder(DeepfeatModel):
         return out.reshape(out.shape[0], *self.input_shape)
 
 
-@register("autoencoder")
+@register("autoencoder", tasks=("autoencoder",))
 def build_autoencoder(
     spec: AutoencoderSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

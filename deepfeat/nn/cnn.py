@@ -104,7 +104,7 @@ class CNN(DeepfeatModel):
         return out
 
 
-@register("cnn")
+@register("cnn", tasks=("classification", "regression"))
 def build_cnn(
     spec: CNNSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

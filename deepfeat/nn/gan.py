@@ -100,7 +100,7 @@ class GAN(DeepfeatModel):
         return out
 
 
-@register("gan")
+@register("gan", tasks=("gan",))
 def build_gan(
     spec: GANSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

@@ -29,7 +29,7 @@ class MLP(DeepfeatModel):
         return out
 
 
-@register("mlp")
+@register("mlp", tasks=("classification", "regression"))
 def build_mlp(
     spec: MLPSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

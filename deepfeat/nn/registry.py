@@ -75,14 +75,28 @@ def tokeniser_of(model: nn.Module) -> Tokenise | None:
 Builder = Callable[[Any, list[int], int, BuildContext], DeepfeatModel]
 B = TypeVar("B", bound=Builder)
 _REGISTRY: dict[str, Builder] = {}
+_TASKS: dict[str, tuple[str, ...]] = {}
 
 
-def register(family: str) -> Callable[[B], B]:
+def register(family: str, tasks: tuple[str, ...]) -> Callable[[B], B]:
+    """Register `family`'s builder and the tasks (`classification`, …) its networks can learn."""
+
     def decorator(builder: B) -> B:
         _REGISTRY[family] = builder
+        _TASKS[family] = tasks
         return builder
 
     return decorator
+
+
+def families() -> dict[str, tuple[str, ...]]:
+    """Every registered family with its tasks, in registration order."""
+    return dict(_TASKS)
+
+
+def families_for(task: str) -> tuple[str, ...]:
+    """The families whose networks can learn `task`."""
+    return tuple(family for family, tasks in _TASKS.items() if task in tasks)
 
 
 def create_model(

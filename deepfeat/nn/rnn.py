@@ -72,7 +72,7 @@ class RNN(DeepfeatModel):
         return out
 
 
-@register("rnn")
+@register("rnn", tasks=("classification", "regression"))
 def build_rnn(
     spec: RNNSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

@@ -140,7 +140,7 @@ class Sequential(DeepfeatModel):
         return out
 
 
-@register("sequential")
+@register("sequential", tasks=("classification", "regression"))
 def build_sequential(
     spec: SequentialSpec, input_shape: list[int], output_dim: int, _context: BuildContext
 ) -> DeepfeatModel:

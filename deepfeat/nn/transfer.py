@@ -81,7 +81,7 @@ class Transfer(TransferBase):
         return features.mean(dim=(2, 3))
 
 
-@register("transfer")
+@register("transfer", tasks=("classification", "regression"))
 def build_transfer(
     spec: TransferSpec, input_shape: list[int], output_dim: int, context: BuildContext
 ) -> DeepfeatModel:

@@ -13,6 +13,7 @@ from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, create_model
 from deepfeat.nn.inspect import ModelReport, inspect_model
+from deepfeat.nn.registry import families_for
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.objectives import Classification, Objective, Reconstruction, Regression
 
@@ -23,12 +24,6 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "autoencoder": ("loss",),
 }
 GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
-TASK_MODELS = {
-    "classification": ("mlp", "cnn", "rnn", "sequential", "transfer"),
-    "regression": ("mlp", "cnn", "rnn", "sequential", "transfer"),
-    "autoencoder": ("autoencoder",),
-    "gan": ("gan",),
-}
 # Spec lists whose length counts as layers against `max_layers`.
 _LAYER_LISTS = ("hidden", "channels", "layers", "decoder")
 
@@ -79,8 +74,9 @@ def setup_run(
     """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where.
     `context` resolves registered encoders (`transfer` from `name@version`) in the run's project."""
     _check_budgets(spec, settings)
-    if spec.model.type not in TASK_MODELS[spec.task]:
-        allowed = ", ".join(TASK_MODELS[spec.task])
+    allowed_types = families_for(spec.task)
+    if spec.model.type not in allowed_types:
+        allowed = ", ".join(allowed_types)
         raise SpecError(
             "/model/type", f"task {spec.task} trains model types {allowed}, not {spec.model.type}"
         )
