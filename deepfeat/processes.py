@@ -19,7 +19,9 @@ from pathlib import Path
 from deepfeat.config import Settings
 
 
-def api_command(host: str, port: int) -> list[str]:
+def api_command(host: str, port: int, workers: int = 1) -> list[str]:
+    """uvicorn serving the gateway; `workers` > 1 runs that many processes on one port (for machines
+    with cores to spare: one Python process serves ~1 core of requests)."""
     return [
         sys.executable,
         "-m",
@@ -30,6 +32,7 @@ def api_command(host: str, port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
 
 

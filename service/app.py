@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 import deepfeat
 from deepfeat.config import Settings, get_settings
@@ -45,8 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = make_session_factory(engine)
         if settings.bootstrap_key is not None:
             with sessions() as session:
-                ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value())
-                session.commit()
+                try:
+                    ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value())
+                    session.commit()
+                except IntegrityError:  # another API process (`--workers N`) stored it first
+                    session.rollback()
         app.state.deepfeat = AppState(
             settings,
             engine,

@@ -79,9 +79,15 @@ def up(
     raise typer.Exit(supervisor.run())
 
 
-def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+def api(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes on this port (one per core you can spare).")
+    ] = 1,
+) -> None:
     """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out."""
-    argv = api_command(host, port)
+    argv = api_command(host, port, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with uvicorn; argv is ours
 
 
