@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import safetensors.torch
 
 from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.job import train
+from deepfeat.train.setup import setup_run
 
 
 class Recorder:
@@ -52,7 +54,9 @@ def test_mlp_learns_digits_above_90_percent() -> None:
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr"} <= set(recorder.epochs[-1])
     assert recorder.epochs[-1]["val_accuracy"] >= 0.9
     assert recorder.epochs[-1]["loss"] < recorder.epochs[0]["loss"]
-    assert outcome.weights.startswith(b"\x00") is False  # safetensors: 8-byte header length, then JSON
+    stored = safetensors.torch.load(outcome.weights)  # the bytes parse as safetensors, tensors only
+    expected = setup_run(spec(), load_builtin("digits").schema, Settings()).model.state_dict()
+    assert {k: tuple(v.shape) for k, v in stored.items()} == {k: tuple(v.shape) for k, v in expected.items()}
     assert outcome.receipt["n_train"] + outcome.receipt["n_val"] == 1797
 
 
