@@ -28,6 +28,8 @@ from service.routers import (
     keys,
     runs,
     schema,
+    sweeps,
+    webhooks,
     workers,
 )
 from service.routers.pages import install_dashboard
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema.router,
         keys.router,
         workers.router,
+        sweeps.router,
+        webhooks.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)
