@@ -264,4 +264,3 @@ def _candidates(param: dict[str, Any]) -> list[Any]:
     if param.get("distribution") == "int_uniform":
         return [int(lo), int(hi)]
     return [lo, hi]
-

@@ -121,4 +121,3 @@ class SweepOut(ResponseModel):
 class SweepPage(ResponseModel):
     data: list[SweepOut]
     next_after: str | None
-

@@ -5,6 +5,10 @@ worker killed mid-sweep. One stack (one worker) serves the module."""
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from deepfeat.devstack import DevStack
 from tests.conftest import ADMIN_KEY
@@ -118,3 +123,42 @@ def test_a_sweep_keeps_going_across_a_killed_worker(api: httpx.Client, stack: De
     done = finished(api, sweep_id)
     assert done["status"] == "finished", done
     assert [t["status"] for t in done["trials"]] == ["succeeded"] * 3
+
+
+def test_cli_create_follow_show_list_cancel(stack: DevStack, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPFEAT_")}
+    env |= {"DEEPFEAT_URL": stack.url, "DEEPFEAT_API_KEY": ADMIN_KEY, "COLUMNS": "200"}
+    config = copy.deepcopy(SWEEP) | {"name": "cli-grid", "method": "grid", "run_cap": None}
+    config["base"]["training"]["epochs"] = 2
+    config["parameters"] = {"training.optimizer.lr": {"values": [0.01, 0.003]}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "deepfeat.cli", "sweeps", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+
+    followed = cli("create", str(path), "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert "finished" in followed.stdout
+    sweep_id = cli("list", "--json")
+    listed = json.loads(sweep_id.stdout)
+    mine = next(s for s in listed if s["name"] == "cli-grid")
+    shown = cli("show", mine["id"])
+    assert shown.returncode == 0
+    assert "0.01" in shown.stdout
+    assert "0.003" in shown.stdout
+    assert mine["best_run_id"] in shown.stdout
+    refused = cli("cancel", mine["id"])
+    assert refused.returncode != 0
+    assert "already finished" in refused.stderr
+    bad = path.with_name("bad.yaml")
+    bad.write_text(yaml.safe_dump(config | {"parameters": {"training.nope": {"values": [1]}}}))
+    rejected = cli("create", str(bad))
+    assert rejected.returncode != 0
+    assert "/parameters/training.nope" in rejected.stderr
