@@ -28,6 +28,7 @@ from service.routers import (
     keys,
     runs,
     schema,
+    sweep_pages,
     sweeps,
     webhooks,
     workers,
@@ -89,5 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)
     install_observability(app)
+    app.include_router(sweep_pages.router)  # before the dashboard's catch-alls
     install_dashboard(app)
     return app
