@@ -24,7 +24,7 @@ from deepfeat.services.webhooks import WebhookService
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec
 from deepfeat.specs.sweeps import SWEEP_TERMINAL, SweepOut, SweepSpec, SweepTrialOut
 from deepfeat.storage import ArtifactStore
-from deepfeat.sweeps.space import apply, decode, grid_size
+from deepfeat.sweeps.space import apply, decode, distribution, grid_size
 from deepfeat.sweeps.study import TrialRecord, propose, should_prune
 
 _STATE = {"succeeded": "complete", "pruned": "pruned", "failed": "fail", "cancelled": "fail"}
@@ -51,6 +51,10 @@ class SweepService:
             run_cap = spec.run_cap
         base = spec.base.model_dump(mode="json")
         for path, param in spec.parameters.items():
+            try:
+                distribution(param)  # what Optuna itself refuses (a step wider than the range, say)
+            except ValueError as exc:
+                raise SpecError(json_pointer(["parameters", path]), str(exc)) from None
             for value in _candidates(param.model_dump()):
                 self._check(base, path, value)
         sweep = self.repo.add(
@@ -112,8 +116,8 @@ class SweepService:
                 if strict:
                     raise
                 # A combination no single value showed (say, too many parameters together).
-                sweep.status, sweep.finished_at = "failed", utcnow()
                 sweep.error = f"trial {number} {values}: {exc}"
+                self._finish(sweep, "failed", children)
                 return
             run.sweep_id = sweep.id
             run.sweep_trial = {
