@@ -103,6 +103,17 @@ class Settings(BaseSettings):
         default=2 * 2**30, ge=1, description="Weights of registered encoders kept loaded in the API."
     )
 
+    # Webhooks (issue 19): delivered by the workers, retried with exponential backoff (base x 4^n).
+    # Loopback is refused by default (a webhook must not reach the server's own ports); link-local and
+    # cloud metadata addresses are always refused. Private networks are allowed: self-hosted receivers
+    # usually live there.
+    webhook_allow_loopback: bool = Field(default=False, description="Let webhooks target 127.0.0.0/8, ::1.")
+    webhook_allow_private: bool = Field(default=True, description="Let webhooks target private networks.")
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_s: float = Field(default=5.0, gt=0, description="Wait before the first retry.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="How often a worker looks for deliveries.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -29,6 +29,9 @@ from service.routers import (
     keys,
     runs,
     schema,
+    sweep_pages,
+    sweeps,
+    webhooks,
     workers,
 )
 from service.routers.pages import install_dashboard
@@ -85,9 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema.router,
         keys.router,
         workers.router,
+        sweeps.router,
+        webhooks.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)
     install_observability(app)
+    app.include_router(sweep_pages.router)  # before the dashboard's catch-alls
     install_dashboard(app)
     return app

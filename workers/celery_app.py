@@ -59,6 +59,7 @@ def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
 app = make_celery(get_settings(), include=("workers.tasks",))
 _reaper: Any = None
 _heartbeat: Any = None
+_webhooks: Any = None
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -78,10 +79,11 @@ def _child_init(**_: object) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_reaper(sender: Any = None, **_: object) -> None:
     """Threads of the worker's main process (never of a pool child): the reaper and the heartbeat."""
-    global _reaper, _heartbeat
+    global _reaper, _heartbeat, _webhooks
     from workers.enqueue import Enqueuer
     from workers.heartbeat import HeartbeatThread
     from workers.reaper import Reaper
+    from workers.webhooks import WebhookDispatcher
 
     settings = get_settings()
     enqueuer = Enqueuer(settings)
@@ -92,6 +94,8 @@ def _start_reaper(sender: Any = None, **_: object) -> None:
     concurrency = int(getattr(getattr(sender, "controller", None), "concurrency", None) or 1)
     _heartbeat = HeartbeatThread(settings, name, queues, concurrency)
     _heartbeat.start()
+    _webhooks = WebhookDispatcher(settings)  # sends webhook deliveries, with retries
+    _webhooks.start()
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]
@@ -108,6 +112,8 @@ def _preempt_children(**_: object) -> None:
 
     if _reaper is not None:
         _reaper.stopped.set()
+    if _webhooks is not None:
+        _webhooks.stopped.set()
     for child in billiard.process.active_children():
         if child.pid:
             os.kill(child.pid, signal.SIGTERM)

@@ -26,6 +26,7 @@ from deepfeat.db.repositories.fencing import FencedLeases, Job, lost_worker_erro
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
+from workers.sweeps import advance_every_sweep
 
 log = logging.getLogger(__name__)
 
@@ -138,5 +139,6 @@ class Reaper(threading.Thread):
                 reap_once(self.settings, self.enqueue)
                 if self.enqueue_extraction is not None:
                     reap_extractions(self.settings, self.enqueue_extraction)
+                advance_every_sweep(sessions_for(self.settings), self.settings, self.enqueue)
             except Exception:
                 log.exception("reaper pass failed; trying again next interval")

@@ -15,6 +15,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.ids import new_id
 from deepfeat.services.runs import cancel_flag
 from deepfeat.storage import ArtifactStore
+from workers.sweeps import Judge
 
 CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
 SUMMARY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "val_mae", "d_loss", "g_loss")
@@ -35,6 +36,10 @@ class TimeLimitExceeded(Exception):
     """The run ran past DEEPFEAT_RUN_TIME_LIMIT_S."""
 
 
+class Pruned(Exception):
+    """The run's sweep stopped it after an epoch (early termination); the message says why."""
+
+
 class DbReporter:
     def __init__(
         self,
@@ -53,6 +58,9 @@ class DbReporter:
         self._next_heartbeat = time.monotonic() + settings.heartbeat_seconds
         self._cancel_flag = cancel_flag(settings, run_id)
         self.cancelled = False
+        # Sweeps: after each recorded epoch, the sweep's pruner may stop the run (workers/sweeps.py).
+        self.judge = Judge(sessions, run_id, settings)
+        self.last_metrics: dict[str, float] = {}
 
     def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
         if self.first_epoch is None:
@@ -79,6 +87,10 @@ class DbReporter:
             )
             session.commit()
         self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
+        self.last_metrics = metrics
+        reason = self.judge()
+        if reason is not None:
+            raise Pruned(reason)
 
     def artifact(self, name: str, content: bytes, media_type: str) -> None:
         """A file the run produced while training (e.g. a GAN's sample grid per epoch)."""

@@ -34,7 +34,8 @@ from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import TrainOutcome, train
-from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, TimeLimitExceeded
+from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, Pruned, TimeLimitExceeded
+from workers.sweeps import advance_sweeps, finish_pruned
 
 log = logging.getLogger(__name__)
 _engines: dict[str, Engine] = {}
@@ -147,6 +148,11 @@ def _train_and_finish(
     except Preempted:
         _requeue(sessions, job, enqueue)
         return
+    except Pruned as exc:  # its sweep's early termination stopped it (workers/sweeps.py)
+        finish_pruned(sessions, run_id, attempt, str(exc), reporter.progress, reporter.last_metrics)
+        checkpoints.clear()
+        start_waiting(sessions, job.project_id, settings, enqueue)
+        return
     except TimeLimitExceeded as exc:
         _finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
         checkpoints.clear()
@@ -241,6 +247,7 @@ def start_waiting(
         session.commit()
     for run_id, device in waiting:
         enqueue(run_id, device)
+    advance_sweeps(sessions, project_id, settings, enqueue)  # a trial ended: its sweep may propose more
 
 
 def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deepfeat.cli import datasets, encoders, inference, keys, runs, server
+from deepfeat.cli import datasets, encoders, inference, keys, runs, server, sweeps
 from deepfeat.cli.context import Target
 from deepfeat.cli.output import ErrorHandlingGroup
 from deepfeat.client import DEFAULT_URL
@@ -56,6 +56,7 @@ app.add_typer(encoders.app, name="encoders")
 app.command("embed")(encoders.embed)
 app.command("extract")(encoders.extract)
 app.add_typer(keys.app, name="keys")
+app.add_typer(sweeps.app, name="sweeps")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, Extracti
 from deepfeat.specs.datasets import DatasetOut
 from deepfeat.specs.inference import PredictResponse, SamplesResponse, ScoreResponse
 from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
+from deepfeat.specs.sweeps import SweepOut
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -327,6 +328,20 @@ class Client:
 
     def revoke_key(self, key_id: str) -> KeyOut:
         return KeyOut.model_validate(self._json("POST", f"/v1/keys/{key_id}:revoke"))
+
+    # -- sweeps ---------------------------------------------------------------------------------------
+    def create_sweep(self, spec: SpecLike) -> SweepOut:
+        """Start a sweep from a dict or a .json/.yaml path (`base`, `method`, `metric`, `parameters`...)."""
+        return SweepOut.model_validate(self._json("POST", "/v1/sweeps", json=load_spec(spec)))
+
+    def sweeps(self, *, status: str | None = None, page_size: int = 50) -> Iterator[SweepOut]:
+        return self._pages("/v1/sweeps", SweepOut, page_size, status=status)
+
+    def sweep(self, sweep_id: str) -> SweepOut:
+        return SweepOut.model_validate(self._json("GET", f"/v1/sweeps/{sweep_id}"))
+
+    def cancel_sweep(self, sweep_id: str) -> SweepOut:
+        return SweepOut.model_validate(self._json("POST", f"/v1/sweeps/{sweep_id}/cancel"))
 
 
 def _listed(inputs: Sequence[Any]) -> list[Any]:

@@ -131,6 +131,15 @@ class Run(LeasedJob, Base):
     best_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
+    # --- sweeps (issue 19, part 3): a child run of a sweep is an ordinary run plus these two ---------
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # {"number": n, "params": {path: Optuna's value}, "system_attrs": {...}}: what the study is rebuilt
+    # from (deepfeat/sweeps/study.py); the pruner's rung values live in system_attrs.
+    sweep_trial: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # --- end sweeps ----------------------------------------------------------------------------------
+
 
 class RunMetric(Base):
     __tablename__ = "run_metrics"
@@ -251,3 +260,57 @@ class Worker(Base):
     processes: Mapped[list[str]] = mapped_column(JSONType)  # lease owners (`host:pid`) of its pool
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Sweep(Base):
+    """A hyperparameter search: its spec, and how many trials were proposed (also the compare-and-set
+    token that lets one driver at a time propose the next)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (Index("ix_sweeps_project_status", "project_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    proposed: Mapped[int] = mapped_column(Integer, default=0)
+    run_cap: Mapped[int] = mapped_column(Integer)
+    best_run_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Webhook(Base):
+    """An endpoint of a project told about events (`events`: names such as `run.succeeded`). `secret`
+    is the Standard Webhooks signing key (`whsec_...`), shown once at creation."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSONType)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: sent by the workers' dispatcher, retried with backoff until
+    `delivered` or `failed` (attempts spent). The row is the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the `webhook-id` header: one per event
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)

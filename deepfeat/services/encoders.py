@@ -26,6 +26,7 @@ from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge, 
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.inference import load_trained
+from deepfeat.services.webhooks import WebhookService
 from deepfeat.storage import ArtifactStore
 
 LATEST = "latest"
@@ -131,6 +132,10 @@ class EncoderService:
         if encoder is None:
             raise NotFound(f"encoder {name}@{version} not found")
         self.repo.set_alias(name, alias, encoder.id)
+        WebhookService(self.session, self.project_id).emit(
+            "encoder.alias_moved",
+            {"name": name, "alias": alias, "version": version, "encoder_id": encoder.id},
+        )
 
     def run_embedder(self, run_id: str) -> TrainedEmbedder:
         """A succeeded run's network as an encoder (what registering, serving and extraction use)."""

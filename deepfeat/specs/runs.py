@@ -12,8 +12,9 @@ from deepfeat.specs.model import ModelSpec
 from deepfeat.specs.training import TrainingSpec
 
 Task = Literal["classification", "regression", "autoencoder", "gan"]
-RunStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+# `pruned`: a sweep's trial stopped early by the sweep's early termination (not a failure).
+RunStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled", "pruned"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 
 
 class RunSpec(SpecModel):

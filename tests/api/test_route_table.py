@@ -38,6 +38,13 @@ from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
 
 WRITING = {"POST", "PUT", "PATCH", "DELETE"}
+VICTIM_SWEEP = {
+    "base": MLP_SPEC,
+    "method": "random",
+    "metric": {"name": "val_accuracy", "goal": "maximize"},
+    "parameters": {"training.optimizer.lr": {"values": [0.01]}},
+    "run_cap": 1,
+}
 
 # Open to anyone, with the reason. Anything else must refuse a request without a key.
 PUBLIC = {
@@ -85,6 +92,8 @@ class World:
     encoder_name: str
     key_id: str
     extraction_id: str
+    sweep_id: str = ""
+    webhook_id: str = ""
 
 
 # How to fill each path parameter with a victim object: first by (path, name), then by name alone.
@@ -104,6 +113,8 @@ FILL: dict[str, Callable[[World], str]] = {
     "dataset_id": lambda w: w.dataset_id,
     "key_id": lambda w: w.key_id,
     "extraction_id": lambda w: w.extraction_id,
+    "sweep_id": lambda w: w.sweep_id,
+    "webhook_id": lambda w: w.webhook_id,
 }
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -270,7 +281,15 @@ def build_world(client: TestClient, settings: Settings) -> World:
         session.commit()
     engine.dispose()
     key_id, _ = make_key(settings, None, "read")
-    return World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id)
+    sweep = client.post("/v1/sweeps", json=VICTIM_SWEEP, headers=admin)
+    assert sweep.status_code == 202, sweep.text
+    hook = client.post(
+        "/v1/webhooks", json={"url": "http://10.0.0.1/hook", "events": ["run.failed"]}, headers=admin
+    )
+    assert hook.status_code == 201, hook.text
+    world = World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id)
+    world.sweep_id, world.webhook_id = sweep.json()["id"], hook.json()["id"]
+    return world
 
 
 def sign_in(app: FastAPI, raw: str) -> tuple[TestClient, str]:

@@ -31,7 +31,7 @@
     return +v.toPrecision(3) + "";
   }
 
-  // series: [{name, points: [[x, y], ...], color?, dashed?}]
+  // series: [{name, points: [[x, y], ...], color?, dashed?, line?}]; opts: {xLabel?, xFormat?, empty?}
   function draw(svg, series, opts) {
     opts = opts || {};
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -67,7 +67,8 @@
     const xStep = Math.max(1, Math.ceil((xMax - xMin) / 10));
     for (let x = Math.ceil(xMin); x <= xMax; x += xStep) {
       grid.appendChild(el("line", { x1: sx(x), x2: sx(x), y1: H - M.bottom, y2: H - M.bottom + 4 }));
-      grid.appendChild(el("text", { x: sx(x), y: H - M.bottom + 16, "text-anchor": "middle" }, x));
+      grid.appendChild(el("text", { x: sx(x), y: H - M.bottom + 16, "text-anchor": "middle" },
+        opts.xFormat ? opts.xFormat(x) : x));
     }
     grid.appendChild(el("text", { x: W - M.right, y: H - 4, "text-anchor": "end", class: "axis-label" },
       opts.xLabel || "epoch"));
@@ -77,7 +78,7 @@
       const color = s.color || PALETTE[i % PALETTE.length];
       const pts = s.points.filter((p) => isFinite(p[1]));
       const g = el("g", { class: "series", "data-key": s.name });
-      if (pts.length > 1) {
+      if (pts.length > 1 && s.line !== false) {  // line: false draws dots only (a scatter)
         g.appendChild(el("polyline", {
           points: pts.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" "),
           fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": s.dashed ? "6 4" : "",
@@ -85,7 +86,8 @@
       }
       for (const p of pts) {
         const dot = el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: color, class: "pt", "data-key": s.name });
-        dot.appendChild(el("title", {}, `${s.name} · epoch ${p[0]}: ${fmt(p[1])}`));
+        const at = opts.xFormat ? opts.xFormat(p[0]) : p[0];
+        dot.appendChild(el("title", {}, `${s.name} · ${opts.xLabel || "epoch"} ${at}: ${fmt(p[1])}`));
         g.appendChild(dot);
       }
       svg.appendChild(g);

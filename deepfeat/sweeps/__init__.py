@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: the search space and the Optuna study rebuilt from our rows."""

@@ -1,0 +1,1 @@
+"""Webhooks: the address allow-list, Standard Webhooks signing, and sending one delivery."""
