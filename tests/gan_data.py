@@ -37,12 +37,26 @@ def skewed_mixture(n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.column_stack([base[:, 0], 1000 * base[:, 1], base[:, 2], tail]).astype(np.float32)
 
 
-SETS = {"ring": ring_of_gaussians, "rings": concentric_rings, "skewed": skewed_mixture}
+def heavy_tails(n: int = 2000, seed: int = 0) -> np.ndarray:
+    """2 features: two clusters, and an amount-like feature (log-normal, σ = 1.2: a few huge values) whose
+    range is set by its rare extremes, as money and counts are in real tables."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, 2, n)
+    position = np.where(cluster == 0, -3.0, 3.0) + rng.normal(0, 0.5, n)
+    amount = 100 * rng.lognormal(cluster * 1.0, 1.2, n)
+    return np.column_stack([position, amount]).astype(np.float32)
+
+
+SETS = {"ring": ring_of_gaussians, "rings": concentric_rings, "skewed": skewed_mixture, "tails": heavy_tails}
 
 
 def dataset(x: np.ndarray, y: np.ndarray | None = None) -> ArrayDataset:
     """An ArrayDataset as the loaders build it: numeric features, with a categorical target if `y`."""
-    schema: dict[str, object] = {"modality": "tabular", "input_shape": list(x.shape[1:]), "target_type": "none"}
+    schema: dict[str, object] = {
+        "modality": "tabular",
+        "input_shape": list(x.shape[1:]),
+        "target_type": "none",
+    }
     if y is not None:
         labels = sorted(int(v) for v in np.unique(y))
         schema |= {

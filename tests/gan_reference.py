@@ -9,6 +9,8 @@ plus a detached fake batch, then G through D with the non-saturating loss. Only 
 
 from __future__ import annotations
 
+import itertools
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +31,7 @@ class ReferenceResult:
 
 def mlp(widths: list[int], act: type[nn.Module], batchnorm: bool, dropout: float) -> list[nn.Module]:
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:], strict=False):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b), *([nn.BatchNorm1d(b)] if batchnorm else []), act()]
         layers += [nn.Dropout(dropout)] if dropout else []
     return layers
@@ -52,17 +54,17 @@ def train_reference(
 ) -> ReferenceResult:
     """Train on `train_x` (N × features, or N × C×H×W images: flattened for the MLPs, scored as images),
     sample in eval mode, score against `val_x`."""
-    import time
 
     torch.manual_seed(seed)
     x = torch.as_tensor(train_x, dtype=torch.float32).flatten(1)
     if scaling == "standard":
-        shift, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+        # A constant feature (an always-black pixel) keeps scale 1 rather than dividing by ~0.
+        shift, scale = x.mean(0), torch.where(x.std(0) > 1e-6, x.std(0), 1.0)
         to_model = lambda v: (v - shift) / scale  # noqa: E731
         from_model = lambda v: v * scale + shift  # noqa: E731
     else:
         low, high = x.amin(0), x.amax(0)
-        span = (high - low).clamp_min(1e-6)
+        span = torch.where(high - low > 1e-6, high - low, 1.0)
         to_model = lambda v: (v - low) / span * 2 - 1  # noqa: E731
         from_model = lambda v: (v + 1) / 2 * span + low  # noqa: E731
     features = x.shape[1]
