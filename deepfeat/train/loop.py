@@ -267,13 +267,12 @@ def restore(
     return step
 
 
-LOWER_IS_BETTER = ("loss", "mmd", "w1")  # `auto` mode minimises metrics named with these
-
-
 class EarlyStopper:
+    LOWER_IS_BETTER = ("loss", "mmd", "w1")  # `auto` mode minimises metrics named with these
+
     def __init__(self, spec: EarlyStoppingSpec) -> None:
         self.spec = spec
-        lower_is_better = any(word in spec.metric for word in LOWER_IS_BETTER)
+        lower_is_better = any(word in spec.metric for word in self.LOWER_IS_BETTER)
         minimise = spec.mode == "min" or (spec.mode == "auto" and lower_is_better)
         self.sign = 1.0 if minimise else -1.0
         self.best = math.inf
