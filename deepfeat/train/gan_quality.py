@@ -22,6 +22,7 @@ from torch import nn
 
 MAX_REFERENCE = 1000  # the kernel is O(n²): a fixed subset of the validation split is plenty
 ENCODER_SEED = 0
+ENCODE_CHUNK = 64
 
 
 def image_encoder(channels: int) -> nn.Module:
@@ -69,7 +70,8 @@ class Quality:
         if self.encoder is None:
             return x.flatten(1)
         scaled = (x - self.low) / max(self.high - self.low, 1e-6) * 2 - 1
-        return torch.as_tensor(self.encoder(scaled))
+        # In chunks: a thousand large images through the first conv at once would take gigabytes.
+        return torch.cat([self.encoder(chunk) for chunk in scaled.split(ENCODE_CHUNK)])
 
     def _standard(self, raw: torch.Tensor) -> torch.Tensor:
         return (raw - self.mean) / self.std

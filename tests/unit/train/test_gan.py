@@ -20,6 +20,7 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.errors import SpecError
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
+from deepfeat.train.diagnostics import gan_warnings
 from deepfeat.train.gan import sample
 from deepfeat.train.gan_quality import Quality
 from deepfeat.train.job import train
@@ -177,3 +178,32 @@ def test_a_conditional_gan_learns_each_class_and_needs_a_target() -> None:
     with pytest.raises(SpecError) as error:
         setup_run(spec, dataset(SETS["ring"](50)).schema, Settings())
     assert error.value.loc == "/model/conditional"
+
+
+def test_quality_sees_mode_collapse_and_the_warnings_name_it() -> None:
+    x = torch.from_numpy(SETS["ring"](800, 0))
+    quality = Quality(x[:400], image=False)
+    matched = quality.measure(x[400:800])
+    collapsed = quality.measure(x[400:800][x[400:800, 0] > 58].repeat(50, 1)[:400])  # one mode of eight
+    assert matched["sample_diversity"] == pytest.approx(1.0, abs=0.1)
+    assert collapsed["sample_diversity"] < 0.25
+    assert collapsed["val_mmd"] > 10 * matched["val_mmd"]
+    assert collapsed["val_w1"] > 3 * matched["val_w1"]
+    assert gan_warnings(matched | {"d_accuracy": 0.7, "d_loss": 1.3, "g_loss": 0.8}) == []
+    found = [w.message for w in gan_warnings(collapsed | {"d_accuracy": 1.0, "d_loss": 0.01, "g_loss": 14.0})]
+    assert any(m.startswith("mode collapse") for m in found)
+    assert any(m.startswith("discriminator accuracy pinned") for m in found)
+    assert any(m.startswith("g_loss exploding") for m in found)
+
+
+def test_a_collapsing_run_warns_as_an_event() -> None:
+    # A learning rate far too high for Adam on a GAN: D wins outright and G collapses within epochs.
+    recorder = Recorder()
+    spec = gan_spec(epochs=3, optimizer={"name": "adam", "lr": 0.5})
+    train(spec, dataset(SETS["rings"](600, 0)), recorder, Settings())
+    assert any(
+        w.startswith(
+            ("mode collapse", "discriminator accuracy pinned", "d_loss exploding", "g_loss exploding")
+        )
+        for w in recorder.warnings
+    ), recorder.warnings
