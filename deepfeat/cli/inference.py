@@ -59,11 +59,12 @@ def samples(
     run_id: RunId,
     n: Annotated[int, typer.Option(min=1, max=1024, help="How many samples.")] = 16,
     seed: Annotated[int | None, typer.Option(help="Repeatable samples.")] = None,
+    label: Annotated[str | None, typer.Option(help="Conditional GANs: the class to sample.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save as .npy.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Samples from a GAN run's generator."""
-    array = client(ctx).samples(run_id, n, seed=seed)
+    array = client(ctx).samples(run_id, n, seed=seed, label=label)
     if output is not None:
         np.save(output, array)
         err.print(f"saved {'×'.join(map(str, array.shape))} float32 to {output}")

@@ -244,9 +244,14 @@ class Client:
         body = {"inputs": _listed(inputs), **({"fpr": fpr} if fpr is not None else {})}
         return ScoreResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/score", json=body))
 
-    def samples(self, run_id: str, n: int = 16, *, seed: int | None = None) -> np.ndarray[Any, Any]:
-        """`n` samples from a GAN run's generator: an (n, *shape) array, `shape` being one sample's."""
-        body = {"n": n, **({"seed": seed} if seed is not None else {})}
+    def samples(
+        self, run_id: str, n: int = 16, *, seed: int | None = None, label: str | int | None = None
+    ) -> np.ndarray[Any, Any]:
+        """`n` samples from a GAN run's generator: an (n, *shape) array, `shape` being one sample's;
+        `label`: the class a conditional GAN's samples are of."""
+        body: dict[str, Any] = {"n": n, **({"seed": seed} if seed is not None else {})}
+        if label is not None:
+            body["label"] = label
         answer = SamplesResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/samples", json=body))
         return np.asarray(answer.samples, dtype=np.float32).reshape(len(answer.samples), *answer.shape)
 

@@ -21,7 +21,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.encoders.embedder import numeric_input, text_inputs
-from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge
+from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
 from deepfeat.nn import DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
@@ -148,9 +148,35 @@ def score(trained: TrainedModel, x: torch.Tensor, fpr: float | None) -> dict[str
 
 
 @torch.inference_mode()
-def samples(trained: TrainedModel, n: int, seed: int | None) -> dict[str, Any]:
+def samples(
+    trained: TrainedModel, n: int, seed: int | None, label: str | int | None = None
+) -> dict[str, Any]:
+    """`n` samples in data units; a conditional GAN's are all of class `label` (required there)."""
     _require(trained, ("gan",), "samples")
     assert isinstance(trained.model, GAN)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    out = trained.model.generate(n, generator)
+    labels = _label_codes(trained, n, label)
+    out = trained.model.generate(n, generator, labels)
     return {"samples": out.tolist(), "shape": list(out.shape[1:])}
+
+
+def _label_codes(trained: TrainedModel, n: int, label: str | int | None) -> torch.Tensor | None:
+    """The class code `label` names (by class name first, then by code), repeated `n` times."""
+    assert isinstance(trained.model, GAN)
+    if not trained.model.n_classes:
+        if label is not None:
+            raise SpecError("/label", "this GAN is not conditional: sample it without `label`")
+        return None
+    classes = trained.schema.get("classes") or []
+    if label is None:
+        names = ", ".join(str(c.get("name", c["label"])) for c in classes)
+        raise SpecError("/label", f"this GAN is conditional: give the `label` to sample, one of {names}")
+    by_name = {str(c.get("name", c["label"])): int(c["label"]) for c in classes}
+    codes = {int(c["label"]) for c in classes}
+    if str(label) in by_name:
+        code = by_name[str(label)]
+    elif isinstance(label, int) and label in codes:
+        code = label
+    else:
+        raise SpecError("/label", f"{label!r} is not a class of this run's dataset: {', '.join(by_name)}")
+    return torch.full((n,), code, dtype=torch.long)

@@ -39,6 +39,9 @@ class ScoreResponse(ResponseModel):
 class SamplesRequest(SpecModel):
     n: int = Field(default=16, ge=1, le=1024)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    label: str | int | None = Field(
+        default=None, description="conditional GANs: the class to sample (its name, or its label code)"
+    )
 
 
 class SamplesResponse(ResponseModel):

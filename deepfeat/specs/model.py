@@ -104,6 +104,9 @@ class GANSpec(SpecModel):
     generator: NetworkSpec = Field(default_factory=lambda: NetworkSpec(activation="relu", batchnorm=True))
     discriminator: NetworkSpec = Field(default_factory=lambda: NetworkSpec(dropout=0.2))
     init: Init = "default"
+    conditional: bool = Field(
+        default=False, description="learn p(x | label): needs a categorical target; `/samples` takes `label`"
+    )
 
 
 class LinearLayer(SpecModel):

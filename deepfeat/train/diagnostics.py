@@ -112,3 +112,37 @@ def warnings_for(metrics: dict[str, float]) -> list[Warning_]:
         elif kind == "saturated" and value > SATURATED_WARN:
             found.append(Warning_(f"{value:.0%} of units in {layer} are saturated", layer, value))
     return found
+
+
+# GAN health, from one epoch's metrics (deepfeat/train/gan.py): the failures a loss curve hides.
+COLLAPSE_DIVERSITY = 0.25  # samples spread less than a quarter as widely as the data: mode collapse
+D_PINNED = 0.99  # the discriminator tells every real from every fake: G gets no useful gradient
+LOSS_EXPLODING = 10.0  # a BCE this high means D's logits are ~±10: one side has run away
+
+
+def gan_warnings(metrics: dict[str, float]) -> list[Warning_]:
+    """Mode collapse, a discriminator pinned at accuracy 1 and exploding D/G losses, as warnings."""
+    found = []
+    diversity = metrics.get("sample_diversity")
+    if diversity is not None and diversity < COLLAPSE_DIVERSITY:
+        found.append(
+            Warning_(
+                f"mode collapse: samples spread {diversity:.0%} as widely as the validation data",
+                "generator",
+                diversity,
+            )
+        )
+    accuracy = metrics.get("d_accuracy")
+    if accuracy is not None and accuracy >= D_PINNED:
+        found.append(
+            Warning_(
+                f"discriminator accuracy pinned at {accuracy:.3f}: the generator's gradients vanish",
+                "discriminator",
+                accuracy,
+            )
+        )
+    for name, layer in (("d_loss", "discriminator"), ("g_loss", "generator")):
+        value = metrics.get(name)
+        if value is not None and value > LOSS_EXPLODING:
+            found.append(Warning_(f"{name} exploding: {value:.1f}", layer, value))
+    return found

@@ -22,13 +22,14 @@ from deepfeat.nn.gan import GAN
 from deepfeat.nn.transfer_base import TransferBase
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
-from deepfeat.train.device import place_data, placement
-from deepfeat.train.gan import fit_gan
+from deepfeat.train.device import Placement, place_data, placement
+from deepfeat.train.gan import fit_gan, sample
+from deepfeat.train.gan_quality import Quality
 from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
 from deepfeat.train.objectives import reconstruction_errors
 from deepfeat.train.reconstructions import error_histogram, reconstruction_files
 from deepfeat.train.setup import setup_run
-from deepfeat.train.splits import split_indices
+from deepfeat.train.splits import Split, split_indices
 
 ANOMALY_FPR = 0.01  # default false-positive rate the anomaly threshold is calibrated to
 
@@ -54,9 +55,9 @@ def train(
     setup = setup_run(spec, data.schema, settings, context)
     task = spec.task
     training = spec.training
-    split = split_indices(
-        data.y, training.val_fraction, training.seed, task == "classification", training.test_fraction
-    )
+    conditional = bool(getattr(spec.model, "conditional", False))
+    stratify = task == "classification" or conditional
+    split = split_indices(data.y, training.val_fraction, training.seed, stratify, training.test_fraction)
     tokenise = tokeniser_of(setup.model)
     if tokenise is not None:
         x = tokenise(data.X)
@@ -73,7 +74,7 @@ def train(
 
     if task == "gan":
         assert isinstance(model, GAN)
-        result = fit_gan(model, x[train_idx], spec.training, reporter, checkpoints)
+        result = _train_gan(model, x, data, split, spec, reporter, checkpoints, place)
     else:
         if task == "autoencoder":
             with torch.no_grad():
@@ -97,7 +98,7 @@ def train(
                 result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    receipt = {
+    receipt: dict[str, Any] = {
         "spec_sha256": hashlib.sha256(
             json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
         ).hexdigest(),
@@ -110,6 +111,7 @@ def train(
         "epochs_run": result.epochs_run,
         "stopped": result.stopped,
         "resumed_from_epoch": result.resumed_from,
+        **({"best_epoch": result.best_epoch} if result.best_epoch else {}),
         "device": place.describe(),
         "versions": {
             "python": platform.python_version(),
@@ -123,6 +125,34 @@ def train(
         },
     }
     return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras, files=files)
+
+
+def _train_gan(
+    model: GAN,
+    x: torch.Tensor,
+    data: ArrayDataset,
+    split: Split,
+    spec: RunSpec,
+    reporter: Reporter,
+    checkpoints: CheckpointDir | None,
+    place: Placement,
+) -> FitResult:
+    """The GAN loop on the training split, scored on validation; test quality once, on the kept G."""
+    labels = np.asarray(data.y, dtype=np.int64) if model.n_classes else np.zeros(len(x), dtype=np.int64)
+    y = place_data(torch.from_numpy(labels), place)
+
+    def part(indices: np.ndarray[Any, Any]) -> Tensors:
+        idx = torch.from_numpy(indices)
+        return Tensors(x[idx], y[idx])
+
+    result = fit_gan(model, part(split.train), part(split.val), spec.training, reporter, checkpoints, place)
+    if len(split.test) and result.stopped != "cancelled":
+        test = part(split.test)
+        quality = Quality(test.x, model.image)
+        labels_t = test.y[: quality.n].long() if model.n_classes else None
+        scores = quality.measure(sample(model, quality.n, labels_t), prefix="test_")
+        result.best |= {k: v for k, v in scores.items() if k.startswith("test_")}
+    return result
 
 
 @contextmanager

@@ -49,6 +49,7 @@ class FitResult:
     epochs_run: int = 0
     stopped: str = "completed"  # completed | early_stopping | cancelled
     resumed_from: int = 0  # the epoch of the checkpoint this attempt started from
+    best_epoch: int = 0  # the epoch whose weights are kept (0: not tracked)
 
 
 def fit(
@@ -110,16 +111,9 @@ def fit(
 
         elapsed = time.perf_counter() - started
         metrics = objective.summarise(sums, "") | evaluate(model, objective, val, batch, place)
-        metrics |= {
-            "lr": optimizer.param_groups[0]["lr"],
-            "epoch_time": elapsed,
-            "samples_per_s": len(train) / elapsed if elapsed > 0 else 0.0,
-        }
+        metrics |= timing_metrics(optimizer, elapsed, len(train))
         if scheduler is not None and not per_step:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(metrics["val_loss"])
-            else:
-                scheduler.step()
+            epoch_scheduler_step(scheduler, metrics["val_loss"])
         reporter.epoch_end(epoch, step, metrics | health)
         for warning in warnings_for(health):
             reporter.warn(warning.message, {"epoch": epoch, "layer": warning.layer, "value": warning.value})
@@ -154,6 +148,23 @@ def evaluate(
             loss = objective.loss(output, y)
         objective.accumulate(sums, output.float(), y, float(loss))
     return objective.summarise(sums, "val_")
+
+
+def timing_metrics(optimizer: torch.optim.Optimizer, elapsed: float, samples: int) -> dict[str, float]:
+    """The per-epoch metrics every task logs: learning rate, epoch time, throughput."""
+    return {
+        "lr": optimizer.param_groups[0]["lr"],
+        "epoch_time": elapsed,
+        "samples_per_s": samples / elapsed if elapsed > 0 else 0.0,
+    }
+
+
+def epoch_scheduler_step(scheduler: LRScheduler, monitored: float) -> None:
+    """An epoch-wise scheduler's step; `plateau` watches `monitored` (lower is better)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(monitored)
+    else:
+        scheduler.step()
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, place: Placement) -> None:
@@ -257,9 +268,12 @@ def restore(
 
 
 class EarlyStopper:
+    LOWER_IS_BETTER = ("loss", "mmd", "w1")  # `auto` mode minimises metrics named with these
+
     def __init__(self, spec: EarlyStoppingSpec) -> None:
         self.spec = spec
-        minimise = spec.mode == "min" or (spec.mode == "auto" and "loss" in spec.metric)
+        lower_is_better = any(word in spec.metric for word in self.LOWER_IS_BETTER)
+        minimise = spec.mode == "min" or (spec.mode == "auto" and lower_is_better)
         self.sign = 1.0 if minimise else -1.0
         self.best = math.inf
         self.bad_epochs = 0

@@ -23,7 +23,9 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("loss", "mae", "r2"),
     "autoencoder": ("loss",),
 }
-GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_accuracy")
+# Sample quality against the validation split, every epoch (deepfeat/train/gan_quality.py).
+GAN_QUALITY = ("val_mmd", "val_w1", "sample_diversity")
 # Spec lists whose length counts as layers against `max_layers`.
 _LAYER_LISTS = ("hidden", "channels", "layers", "decoder")
 
@@ -37,15 +39,18 @@ class Setup:
 
 
 class GANObjective(Objective):
-    """Placeholder for the adversarial task: the GAN loop computes its own losses."""
+    """Placeholder for the adversarial task: the GAN loop computes its own losses. `output_dim` is the
+    number of classes a conditional GAN is conditioned on (1 otherwise)."""
 
     task = "gan"
-    output_dim = 1
+
+    def __init__(self, output_dim: int = 1) -> None:
+        self.output_dim = output_dim
 
 
 def metric_names(task: str) -> list[str]:
     if task == "gan":
-        return [*GAN_METRICS, *EPOCH_METRICS]
+        return [*GAN_METRICS, *GAN_QUALITY, *EPOCH_METRICS]
     base = TASK_METRICS[task]
     return [*base, *(f"val_{m}" for m in base), *EPOCH_METRICS]
 
@@ -55,7 +60,15 @@ def objective_for(spec: RunSpec, schema: dict[str, Any]) -> Objective:
     if task == "autoencoder":
         return Reconstruction(getattr(spec.model, "loss", "mse"))
     if task == "gan":
-        return GANObjective()
+        if not getattr(spec.model, "conditional", False):
+            return GANObjective()
+        classes = schema.get("classes") or []
+        if target_type != "categorical" or len(classes) < 2:
+            raise SpecError(
+                "/model/conditional",
+                "a conditional GAN needs a dataset with a categorical target of ≥ 2 classes",
+            )
+        return GANObjective(1 + max(int(c["label"]) for c in classes))
     if task == "classification":
         classes = schema.get("classes") or []
         if target_type != "categorical" or len(classes) < 2:

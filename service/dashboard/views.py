@@ -197,3 +197,15 @@ def preview_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "rows": out,
         "has_target": any(r["has_target"] for r in out),
     }
+
+
+def best_epoch(receipt_text: str | None) -> int | None:
+    """The epoch whose weights a run kept (a GAN's best by `val_mmd`), from its receipt."""
+    if not receipt_text:
+        return None
+    try:
+        receipt = json.loads(receipt_text)
+    except ValueError:
+        return None
+    epoch = receipt.get("best_epoch") if isinstance(receipt, dict) else None
+    return epoch if isinstance(epoch, int) else None

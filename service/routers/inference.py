@@ -44,6 +44,7 @@ def score(run_id: str, body: ScoreRequest, who: Reader, session: DbSession, stat
 def samples(
     run_id: str, body: SamplesRequest, who: Reader, session: DbSession, state: State
 ) -> SamplesResponse:
-    """Samples from a GAN's generator, in the data's own units; `seed` makes them repeatable."""
+    """Samples from a GAN's generator, in the data's own units; `seed` makes them repeatable; `label`
+    picks the class of a conditional GAN's samples."""
     trained = _load(run_id, who, session, state)
-    return SamplesResponse.model_validate(inference.samples(trained, body.n, body.seed))
+    return SamplesResponse.model_validate(inference.samples(trained, body.n, body.seed, body.label))

@@ -225,6 +225,8 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
                 "metrics": metrics,
                 "last_event_id": events[-1].id if events else None,
                 "terminal": run.status in TERMINAL_STATUSES,
+                "task": run.task,
+                "best_epoch": views.best_epoch(receipt_text),
             }
         ),
     )

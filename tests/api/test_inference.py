@@ -165,3 +165,41 @@ def test_unknown_and_unfinished_runs(client: TestClient, admin_headers: dict[str
     response = client.post(f"/v1/runs/{queued['id']}/{path}", json=body, headers=admin_headers)
     assert response.status_code == 409
     assert "queued" in response.json()["detail"]
+
+
+def test_a_conditional_gan_samples_the_label_asked_for_and_refuses_unknown_ones(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    spec = {
+        "dataset": "builtin:digits",
+        "task": "gan",
+        "model": {"type": "gan", "latent_dim": 8, "conditional": True},
+        "training": {"epochs": 2},
+    }
+    run_id = trained_run(client, admin_headers, settings, spec)
+    url = f"/v1/runs/{run_id}/samples"
+    by_name = client.post(url, json={"n": 4, "seed": 1, "label": "7"}, headers=admin_headers)
+    assert by_name.status_code == 200, by_name.text
+    assert np.asarray(by_name.json()["samples"]).shape == (4, 1, 8, 8)
+    other = client.post(url, json={"n": 4, "seed": 1, "label": "2"}, headers=admin_headers).json()
+    assert other["samples"] != by_name.json()["samples"]  # same noise, another class: other samples
+    for body in ({"n": 4, "label": "eleven"}, {"n": 4, "label": 42}, {"n": 4}):
+        refused = client.post(url, json=body, headers=admin_headers)
+        assert refused.status_code == 422, body
+        assert refused.json()["loc"] == "/label"
+
+
+def test_a_conditional_gan_needs_a_target_and_an_unconditional_one_takes_no_label(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    conditional = {"dataset": "builtin:digits", "task": "gan", "model": {"type": "gan", "conditional": True}}
+    regression = client.post(
+        "/v1/runs:validate", json={**conditional, "dataset": "builtin:diabetes"}, headers=admin_headers
+    )
+    assert regression.status_code == 422
+    assert regression.json()["loc"] == "/model/conditional"
+    plain = {"dataset": "builtin:digits", "task": "gan", "model": {"type": "gan", "latent_dim": 8}}
+    run_id = trained_run(client, admin_headers, settings, {**plain, "training": {"epochs": 1}})
+    refused = client.post(f"/v1/runs/{run_id}/samples", json={"n": 2, "label": "3"}, headers=admin_headers)
+    assert refused.status_code == 422
+    assert refused.json()["loc"] == "/label"

@@ -32,6 +32,23 @@
     }
   }
 
+  // A GAN's sample quality, with the kept epoch: the receipt's once the run ends, until then the best so far.
+  function drawGanQuality() {
+    const svg = document.getElementById("chart-gan-quality");
+    const mmd = metrics.val_mmd;
+    if (!svg || !mmd || !mmd.length) return;
+    const best = data.best_epoch || mmd.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
+    const kept = mmd.filter((p) => p[0] === best);
+    const series = seriesFor(["val_mmd", "val_w1"]).map((s) => ({ ...s, dashed: false }));
+    series.push({ name: "kept", label: `kept: epoch ${best}`, points: kept, color: "#111827" });
+    DFChart.draw(svg, series);
+    svg.querySelectorAll('circle[data-key="kept"]').forEach((dot) => dot.setAttribute("r", 7));
+    const note = document.querySelector('[data-role="chosen-epoch"]');
+    const value = kept.length ? kept[0][1].toPrecision(3) : "?";
+    note.textContent = `${data.best_epoch ? "Kept" : "Best so far"}: the generator of epoch ${best} (val_mmd ${value})`;
+    note.dataset.epoch = String(best);
+  }
+
   function drawAll() {
     const keys = Object.keys(metrics);
     const quality = keys.filter((k) => !LOSS.includes(k) && !SYSTEM.includes(k) && !k.includes("/")).sort();
@@ -39,6 +56,7 @@
     DFChart.draw(document.getElementById("chart-metrics"), seriesFor(quality));
     DFChart.draw(document.getElementById("chart-lr"), seriesFor(["lr"]));
     drawHealth();
+    drawGanQuality();
   }
 
   function addPoint(epoch, values) {
