@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ from service.routers import (
     health,
     inference,
     keys,
+    projects,
     runs,
     schema,
     workers,
@@ -33,6 +35,8 @@ from service.routers import (
 from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = make_session_factory(engine)
         if settings.bootstrap_key is not None:
             with sessions() as session:
-                ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value())
+                if not ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value()):
+                    log.warning("the bootstrap key was revoked; `deepfeat admin-key --new` makes a new one")
                 session.commit()
         app.state.deepfeat = AppState(
             settings,
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extractions.router,
         schema.router,
         keys.router,
+        projects.router,
         workers.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)

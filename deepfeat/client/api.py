@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from deepfeat.client.errors import ClientError, ServerUnreachable, WaitTimeout, raise_for_error, reason
 from deepfeat.client.local import DEFAULT_URL, SpecLike, default_key, load_spec
 from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, ExtractionOut, KeyOut
+from deepfeat.client.projects import ProjectsAPI
 from deepfeat.specs.datasets import DatasetOut
 from deepfeat.specs.inference import PredictResponse, SamplesResponse, ScoreResponse
 from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
@@ -25,7 +26,7 @@ from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, 
 M = TypeVar("M", bound=BaseModel)
 
 
-class Client:
+class Client(ProjectsAPI):
     """A deepfeat server at `url` (default DEEPFEAT_URL, then http://127.0.0.1:8000) used with `key`."""
 
     def __init__(self, url: str | None = None, key: str | None = None, *, timeout: float = 30.0) -> None:

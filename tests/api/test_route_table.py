@@ -85,6 +85,7 @@ class World:
     encoder_name: str
     key_id: str
     extraction_id: str
+    project_id: str = ""
 
 
 # How to fill each path parameter with a victim object: first by (path, name), then by name alone.
@@ -104,6 +105,7 @@ FILL: dict[str, Callable[[World], str]] = {
     "dataset_id": lambda w: w.dataset_id,
     "key_id": lambda w: w.key_id,
     "extraction_id": lambda w: w.extraction_id,
+    "project": lambda w: w.project_id,
 }
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -112,6 +114,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/runs/{run_id}/samples"): {"json": {"n": 1}},
     ("POST", "/v1/encoders/{name}/aliases"): {"json": {"alias": "prod", "version": 1}},
     ("POST", "/v1/encoders/{name}/embed"): {"json": {"inputs": [[0.0] * 64]}},
+    ("POST", "/v1/projects/{project}/keys"): {"json": {"scope": "admin"}},
 }
 
 
@@ -270,7 +273,7 @@ def build_world(client: TestClient, settings: Settings) -> World:
         session.commit()
     engine.dispose()
     key_id, _ = make_key(settings, None, "read")
-    return World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id)
+    return World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id, run.project_id)
 
 
 def sign_in(app: FastAPI, raw: str) -> tuple[TestClient, str]:
