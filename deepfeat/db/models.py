@@ -123,6 +123,8 @@ class Run(LeasedJob, Base):
     __table_args__ = (
         UniqueConstraint("project_id", "idempotency_key", name="uq_runs_project_idempotency_key"),
         Index("ix_runs_project_status", "project_id", "status"),
+        # -- finding runs (issue 19: experiments, tags, metadata) --
+        Index("ix_runs_project_experiment", "project_id", "experiment"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -130,6 +132,14 @@ class Run(LeasedJob, Base):
     spec: Mapped[dict[str, Any]] = mapped_column()
     best_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    # -- finding runs (issue 19: experiments, tags, metadata) --------------------------------------------
+    # Kept beside `spec`, not in it: they can be edited after submission (PATCH), the spec cannot.
+    experiment: Mapped[str] = mapped_column(String(200), default="default", server_default="default")
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    # `metadata` is the column; the attribute cannot be named so (SQLAlchemy's declarative base owns it).
+    run_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, server_default="{}")
+    # -- end of finding runs ------------------------------------------------------------------------------
 
 
 class RunMetric(Base):

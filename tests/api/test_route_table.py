@@ -115,6 +115,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/encoders/{name}/aliases"): {"json": {"alias": "prod", "version": 1}},
     ("POST", "/v1/encoders/{name}/embed"): {"json": {"inputs": [[0.0] * 64]}},
     ("POST", "/v1/projects/{project}/keys"): {"json": {"scope": "admin"}},
+    ("PATCH", "/v1/runs/{run_id}"): {"json": {"tags": ["stolen"]}},
 }
 
 

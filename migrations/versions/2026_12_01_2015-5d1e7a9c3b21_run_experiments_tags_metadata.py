@@ -1,0 +1,42 @@
+"""runs: experiment, tags, metadata
+
+Runs are found by experiment (indexed with the project), tags (a JSON list) and metadata (a JSON object
+of up to 16 string pairs). Existing runs land in experiment `default` with no tags and no metadata.
+
+Revision ID: 5d1e7a9c3b21
+Revises: c50768abf5ed
+Create Date: 2026-12-01 20:15:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "5d1e7a9c3b21"
+down_revision: str | None = "c50768abf5ed"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(
+            sa.Column("experiment", sa.String(length=200), server_default="default", nullable=False)
+        )
+        batch.add_column(sa.Column("tags", JSON, server_default="[]", nullable=False))
+        batch.add_column(sa.Column("metadata", JSON, server_default="{}", nullable=False))
+        batch.create_index("ix_runs_project_experiment", ["project_id", "experiment"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_index("ix_runs_project_experiment")
+        batch.drop_column("metadata")
+        batch.drop_column("tags")
+        batch.drop_column("experiment")
