@@ -130,10 +130,27 @@ class Client(ProjectsAPI):
         return RunOut.model_validate(self._json("POST", "/v1/runs", json=doc, headers=headers))
 
     def runs(
-        self, *, status: str | None = None, limit: int | None = None, page_size: int = 50
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        page_size: int = 50,
+        experiment: str | None = None,
+        tags: Sequence[str] = (),
+        filter: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
     ) -> Iterator[RunOut]:
-        """Runs, newest first, across pages; at most `limit` of them when given."""
-        for i, run in enumerate(self._pages("/v1/runs", RunOut, page_size, status=status)):
+        """Runs, newest first (or by `sort="metrics.<key>"`), across pages; at most `limit` of them.
+        `tags`: runs with every one; `filter`: the filter language (docs/api.md)."""
+        search = {
+            "experiment": experiment,
+            "tag": list(tags) or None,
+            "filter": filter,
+            "sort": sort,
+            "order": order,
+        }
+        for i, run in enumerate(self._pages("/v1/runs", RunOut, page_size, status=status, **search)):
             if limit is not None and i >= limit:
                 return
             yield run
@@ -172,6 +189,10 @@ class Client(ProjectsAPI):
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise WaitTimeout(run, timeout or 0.0)
             time.sleep(delay)
+
+    def update_run(self, run_id: str, **change: Any) -> RunOut:
+        """PATCH a run's `name`, `experiment`, `tags`, `metadata`, `add_tags` or `remove_tags`."""
+        return RunOut.model_validate(self._json("PATCH", f"/v1/runs/{run_id}", json=change))
 
     def cancel(self, run_id: str) -> RunOut:
         """Ask a run to stop; DeepfeatAPIError(409) when it has already ended."""
