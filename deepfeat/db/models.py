@@ -225,6 +225,8 @@ class Encoder(Base):
     modality: Mapped[str] = mapped_column(String(32))
     dim: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # (issue 19) An archived version is no longer listed or resolved; its row stays for what it served.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class EncoderAlias(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,30 @@ class RunService:
             RunEvent(run_id=run.id, kind="status", message=run.status, data={"status": run.status})
         )
         return run
+
+    def delete(self, run_id: str) -> None:
+        """Delete a finished run with its metrics, events, artifacts and checkpoints; blobs that no other
+        row (of any project) refers to are removed after commit. A run still going is refused (cancel
+        it first): its worker would keep writing. So is one registered as an encoder that is not
+        archived, or whose archived version a queued or running extraction job uses."""
+        run = self.repo.get(run_id, for_update=True)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found")
+        if run.status not in TERMINAL_STATUSES:
+            raise Conflict(f"run {run_id} is {run.status}: cancel it first (POST /v1/runs/{run_id}/cancel)")
+        versions = self.encoders.repo.of_run(run_id)
+        live = [f"{e.name}@{e.version}" for e in versions if e.archived_at is None]
+        if live:
+            raise Conflict(f"run {run_id} serves encoder {', '.join(live)}: archive it first", encoders=live)
+        if self.repo.active_extractions_of([e.id for e in versions]):
+            raise Conflict(
+                f"an extraction job is embedding with an encoder of run {run_id}; wait or cancel it"
+            )
+        keys = [a.path for a in self.repo.artifacts(run_id)]
+        self.repo.delete(run, versions)
+        checkpoints = self.settings.checkpoints_dir / run_id
+        after_commit(self.session, lambda: self.datasets.remove_unreferenced(keys))
+        after_commit(self.session, lambda: shutil.rmtree(checkpoints, ignore_errors=True))
 
     def metrics(self, run_id: str, key: str | None) -> Sequence[Any]:
         self.get(run_id)

@@ -101,6 +101,13 @@ def update_run(run_id: str, change: RunFinding, who: Writer, session: DbSession,
     return _out(service, [service.update(run_id, change)])[0]
 
 
+@router.delete("/{run_id}", status_code=204)
+def delete_run(run_id: str, who: Writer, session: DbSession, state: State) -> Response:
+    """Delete a finished run and free the storage only it used; 409 while it runs (cancel first)."""
+    _service(session, who.project_id, state).delete(run_id)
+    return Response(status_code=204)
+
+
 @router.get("/{run_id}/metrics", response_model=list[MetricOut])
 def get_metrics(
     run_id: str, who: Reader, session: DbSession, state: State, key: str | None = None

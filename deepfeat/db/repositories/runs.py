@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from deepfeat.db.models import Artifact, Run, RunEvent, RunMetric
+from deepfeat.db.models import Artifact, Encoder, Extraction, Run, RunEvent, RunMetric
 from deepfeat.db.repositories.run_search import JsonReader, RunSearch
 
 
@@ -78,6 +78,31 @@ class RunRepository:
         self.session.add(run)
         self.session.flush()
         return run
+
+    def active_extractions_of(self, encoder_ids: Sequence[str]) -> Sequence[str]:
+        """Queued or running extraction jobs that embed with one of these encoder versions."""
+        if not encoder_ids:
+            return []
+        return self.session.scalars(
+            select(Extraction.id).where(
+                Extraction.encoder_id.in_(encoder_ids),
+                Extraction.status.in_(("queued", "running", "cancelling")),
+            )
+        ).all()
+
+    def delete(self, run: Run, encoders: Sequence[Encoder]) -> None:
+        """The run and its archived encoder rows; metrics, events and artifacts go by cascade. Finished
+        extraction jobs keep their text ref (`name@3`) and their embeddings, not the row they pinned."""
+        ids = [e.id for e in encoders]
+        if ids:
+            self.session.execute(
+                update(Extraction).where(Extraction.encoder_id.in_(ids)).values(encoder_id=None)
+            )
+        for encoder in encoders:
+            self.session.delete(encoder)
+        self.session.flush()
+        self.session.delete(run)
+        self.session.flush()
 
     def metrics(self, run_id: str, key: str | None) -> Sequence[RunMetric]:
         query = select(RunMetric).join(Run).where(RunMetric.run_id == run_id, self._owned)
