@@ -107,6 +107,10 @@ class RunService:
     ) -> Sequence[Run]:
         return self.repo.page(status, after, min(limit, self.settings.page_size_max), search)
 
+    def experiments(self) -> Sequence[str]:
+        """The project's experiment names, for the dashboard's picker."""
+        return self.repo.experiments()
+
     def update(self, run_id: str, change: RunFinding) -> Run:
         """Rename, move to another experiment, retag or replace the metadata of a run (any status)."""
         run = self.repo.get(run_id, for_update=True)

@@ -63,6 +63,10 @@ class RunRepository:
         order = metric.desc() if search.descending else metric.asc()
         return self.session.scalars(query.order_by(metric.is_(None), order, Run.id.desc()).limit(limit)).all()
 
+    def experiments(self, limit: int = 200) -> Sequence[str]:
+        query = select(Run.experiment).where(self._owned).distinct().order_by(Run.experiment).limit(limit)
+        return self.session.scalars(query).all()
+
     def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
         """1-based place of each queued run in `runs` among the project's queued runs, oldest first (ids
         sort by submission time). The project's cap on concurrent runs makes this its order of start."""
