@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ class ProjectService:
     def get(self, ref: str) -> Project:
         """A project by id or name: any project for the deployment admin, else only the key's own (other
         projects answer 404, as their objects do)."""
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", ref):  # no id or name looks otherwise (a NUL would
+            raise NotFound(f"project {ref!r} not found")  # make PostgreSQL fail, not miss)
         project = self.repo.get(ref) or self.repo.get_by_name(ref)
         if project is None or (
             project.id != self.who.project_id and not auth.is_deployment_admin(self.session, self.who)

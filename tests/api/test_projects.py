@@ -59,6 +59,7 @@ def test_the_deployment_admin_creates_a_project_whose_key_sees_only_that_project
     assert client.post(f"/v1/projects/{default['id']}/keys", json={}, headers=theirs).status_code == 404
     assert client.post(f"/v1/projects/{project['id']}/keys", json={}, headers=theirs).status_code == 403
 
+    assert client.get("/v1/projects/a%00b", headers=admin_headers).status_code == 404  # not a PG error
     names = [p["name"] for p in client.get("/v1/projects", headers=admin_headers).json()["data"]]
     assert names == ["default", "vision"]
     listed = client.get(f"/v1/projects/{project['id']}/keys", headers=admin_headers).json()["data"]
