@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,7 @@ from service.routers import (
     health,
     inference,
     keys,
+    projects,
     runs,
     schema,
     sweep_pages,
@@ -37,6 +39,8 @@ from service.routers import (
 from service.routers.pages import install_dashboard
 from service.state import AppState
 from workers.enqueue import Enqueuer
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.bootstrap_key is not None:
             with sessions() as session:
                 try:
-                    ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value())
+                    if not ensure_bootstrap_key(session, settings.bootstrap_key.get_secret_value()):
+                        log.warning(
+                            "the bootstrap key was revoked; `deepfeat admin-key --new` makes a new one"
+                        )
                     session.commit()
                 except IntegrityError:  # another API process (`--workers N`) stored it first
                     session.rollback()
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extractions.router,
         schema.router,
         keys.router,
+        projects.router,
         workers.router,
         sweeps.router,
         webhooks.router,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deepfeat.cli import datasets, encoders, inference, keys, runs, server, sweeps
+from deepfeat.cli import datasets, encoders, inference, keys, projects, runs, server, sweeps
 from deepfeat.cli.context import Target
 from deepfeat.cli.output import ErrorHandlingGroup
 from deepfeat.client import DEFAULT_URL
@@ -48,6 +48,7 @@ app.command()(server.up)
 app.command()(server.api)
 app.command()(server.worker)
 app.command()(server.migrate)
+app.command("admin-key")(server.admin_key_command)
 app.add_typer(datasets.app, name="datasets")
 for serve in (inference.predict, inference.score, inference.samples):
     runs.app.command()(serve)
@@ -57,6 +58,8 @@ app.command("embed")(encoders.embed)
 app.command("extract")(encoders.extract)
 app.add_typer(keys.app, name="keys")
 app.add_typer(sweeps.app, name="sweeps")
+
+app.add_typer(projects.app, name="projects")
 
 
 def main() -> None:

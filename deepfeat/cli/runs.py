@@ -6,7 +6,7 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -97,17 +97,68 @@ def list_(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
     all_: Annotated[bool, typer.Option("--all", help="Every run (follows all pages).")] = False,
+    experiment: Annotated[str | None, typer.Option(help="Only runs of this experiment.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only runs with this tag (repeat: all of them).")
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help="e.g. 'metrics.val_accuracy > 0.9 and training.optimizer.lr < 0.01'."),
+    ] = None,
+    sort: Annotated[str | None, typer.Option(help="`metrics.<key>` (best first with --order desc).")] = None,
+    order: Annotated[str, typer.Option(help="desc or asc.")] = "desc",
     as_json: JsonFlag = False,
 ) -> None:
-    """Runs, newest first."""
-    runs = list(client(ctx).runs(status=status, limit=None if all_ else limit))
+    """Runs, newest first (or sorted by a best metric), narrowed by experiment, tags and a filter."""
+    runs = list(
+        client(ctx).runs(
+            status=status,
+            limit=None if all_ else limit,
+            experiment=experiment,
+            tags=tag or (),
+            filter=filter_,
+            sort=sort,
+            order=order,
+        )
+    )
     if as_json:
         print_json(runs)
         return
     table(
-        ["id", "name", "status", "epoch", "best", "created"],
-        [(r.id, r.name, r.status, _epoch(r), _best(r), r.created_at) for r in runs],
+        ["id", "name", "experiment", "tags", "status", "epoch", "best", "created"],
+        [
+            (r.id, r.name, r.experiment, ",".join(r.tags), r.status, _epoch(r), _best(r), r.created_at)
+            for r in runs
+        ],
     )
+
+
+@app.command()
+def tag(
+    ctx: typer.Context,
+    run_id: RunId,
+    tags: Annotated[list[str] | None, typer.Argument(help="Tags to add.")] = None,
+    remove: Annotated[list[str] | None, typer.Option(help="A tag to take off (repeatable).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Move the run to this experiment.")] = None,
+    meta: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE metadata (repeatable); replaces the run's metadata.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add or remove tags of a run, move it to another experiment, or set its metadata."""
+    change: dict[str, Any] = {"add_tags": tags or [], "remove_tags": remove or []}
+    if experiment is not None:
+        change["experiment"] = experiment
+    if meta:
+        pairs = [m.partition("=") for m in meta]
+        if any(not sep for _, sep, _ in pairs):
+            raise typer.BadParameter("write metadata as KEY=VALUE", param_hint="--meta")
+        change["metadata"] = {k: v for k, _, v in pairs}
+    run = client(ctx).update_run(run_id, **change)
+    if as_json:
+        print_json(run)
+        return
+    out.print(f"{run.id}  experiment {run.experiment}  tags {', '.join(run.tags) or '-'}")
 
 
 @app.command()

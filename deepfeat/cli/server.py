@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from deepfeat.cli.admin import is_revoked, issue_recovery_key, live_admin_key
 from deepfeat.config import Settings, get_settings
 from deepfeat.processes import (
     Supervisor,
@@ -53,7 +54,7 @@ def up(
 
     settings = _settings(data_dir)
     migrations.upgrade(settings.resolved_database_url)
-    key = admin_key(settings)
+    key = live_admin_key(settings)
     plan = thread_plan()
     base = {**os.environ, "DEEPFEAT_DATA_DIR": str(settings.data_dir), "DEEPFEAT_BOOTSTRAP_KEY": key}
     supervisor = Supervisor(
@@ -77,6 +78,31 @@ def up(
     db, broker = _redact(settings.resolved_database_url), _redact(settings.resolved_broker_url)
     console.print(f"database: {db}  broker: {broker}")
     raise typer.Exit(supervisor.run())
+
+
+def admin_key_command(
+    new: Annotated[
+        bool, typer.Option("--new", help="Issue a new admin key and keep it in the data dir.")
+    ] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="The server's data dir.")] = None,
+) -> None:
+    """Print the deployment's admin key (kept in the data dir); --new issues a fresh one through the
+    database, for an operator locked out (needs database access, no API key)."""
+    from deepfeat.db import migrate as migrations  # alembic: only for the commands that need it
+
+    settings = _settings(data_dir)
+    migrations.upgrade(settings.resolved_database_url)
+    if new:
+        typer.echo(issue_recovery_key(settings))
+        console.print(f"new admin key of the default project, kept in {settings.admin_key_file}")
+        if settings.bootstrap_key is not None:
+            console.print("note: DEEPFEAT_BOOTSTRAP_KEY is set, and `deepfeat up` prefers it to the file")
+        return
+    key = admin_key(settings)
+    typer.echo(key)
+    if is_revoked(settings, key):
+        console.print("[red]this key is revoked[/red]: run `deepfeat admin-key --new`")
+        raise typer.Exit(1)
 
 
 def api(

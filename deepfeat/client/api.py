@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from deepfeat.client.errors import ClientError, ServerUnreachable, WaitTimeout, raise_for_error, reason
 from deepfeat.client.local import DEFAULT_URL, SpecLike, default_key, load_spec
 from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, ExtractionOut, KeyOut
+from deepfeat.client.projects import ProjectsAPI
 from deepfeat.specs.datasets import DatasetOut
 from deepfeat.specs.inference import PredictResponse, SamplesResponse, ScoreResponse
 from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
@@ -26,7 +27,7 @@ from deepfeat.specs.sweeps import SweepOut
 M = TypeVar("M", bound=BaseModel)
 
 
-class Client:
+class Client(ProjectsAPI):
     """A deepfeat server at `url` (default DEEPFEAT_URL, then http://127.0.0.1:8000) used with `key`."""
 
     def __init__(self, url: str | None = None, key: str | None = None, *, timeout: float = 30.0) -> None:
@@ -130,10 +131,27 @@ class Client:
         return RunOut.model_validate(self._json("POST", "/v1/runs", json=doc, headers=headers))
 
     def runs(
-        self, *, status: str | None = None, limit: int | None = None, page_size: int = 50
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        page_size: int = 50,
+        experiment: str | None = None,
+        tags: Sequence[str] = (),
+        filter: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
     ) -> Iterator[RunOut]:
-        """Runs, newest first, across pages; at most `limit` of them when given."""
-        for i, run in enumerate(self._pages("/v1/runs", RunOut, page_size, status=status)):
+        """Runs, newest first (or by `sort="metrics.<key>"`), across pages; at most `limit` of them.
+        `tags`: runs with every one; `filter`: the filter language (docs/api.md)."""
+        search = {
+            "experiment": experiment,
+            "tag": list(tags) or None,
+            "filter": filter,
+            "sort": sort,
+            "order": order,
+        }
+        for i, run in enumerate(self._pages("/v1/runs", RunOut, page_size, status=status, **search)):
             if limit is not None and i >= limit:
                 return
             yield run
@@ -172,6 +190,10 @@ class Client:
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise WaitTimeout(run, timeout or 0.0)
             time.sleep(delay)
+
+    def update_run(self, run_id: str, **change: Any) -> RunOut:
+        """PATCH a run's `name`, `experiment`, `tags`, `metadata`, `add_tags` or `remove_tags`."""
+        return RunOut.model_validate(self._json("PATCH", f"/v1/runs/{run_id}", json=change))
 
     def cancel(self, run_id: str) -> RunOut:
         """Ask a run to stop; DeepfeatAPIError(409) when it has already ended."""

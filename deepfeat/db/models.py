@@ -123,6 +123,8 @@ class Run(LeasedJob, Base):
     __table_args__ = (
         UniqueConstraint("project_id", "idempotency_key", name="uq_runs_project_idempotency_key"),
         Index("ix_runs_project_status", "project_id", "status"),
+        # -- finding runs (issue 19: experiments, tags, metadata) --
+        Index("ix_runs_project_experiment", "project_id", "experiment"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -139,6 +141,14 @@ class Run(LeasedJob, Base):
     # from (deepfeat/sweeps/study.py); the pruner's rung values live in system_attrs.
     sweep_trial: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # --- end sweeps ----------------------------------------------------------------------------------
+
+    # -- finding runs (issue 19: experiments, tags, metadata) --------------------------------------------
+    # Kept beside `spec`, not in it: they can be edited after submission (PATCH), the spec cannot.
+    experiment: Mapped[str] = mapped_column(String(200), default="default", server_default="default")
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    # `metadata` is the column; the attribute cannot be named so (SQLAlchemy's declarative base owns it).
+    run_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, server_default="{}")
+    # -- end of finding runs ------------------------------------------------------------------------------
 
 
 class RunMetric(Base):
@@ -224,6 +234,8 @@ class Encoder(Base):
     modality: Mapped[str] = mapped_column(String(32))
     dim: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # (issue 19) An archived version is no longer listed or resolved; its row stays for what it served.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class EncoderAlias(Base):

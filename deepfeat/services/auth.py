@@ -16,7 +16,7 @@ from deepfeat.db.models import ApiKey, Project
 from deepfeat.db.repositories.projects import ProjectRepository
 from deepfeat.db.session import after_commit
 from deepfeat.db.types import utcnow
-from deepfeat.errors import Forbidden, NotFound, Unauthorized
+from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.ids import new_id
 
 KEY_PREFIX = "df_"
@@ -88,10 +88,19 @@ def list_keys(session: Session, who: Principal) -> Sequence[ApiKey]:
 def revoke_key(session: Session, who: Principal, key_id: str, settings: Settings) -> ApiKey:
     """Revoke a key of the caller's project; effective from the next request, in every process that
     caches key lookups (they compare `revocation_stamp` before trusting a cached key)."""
-    key = ProjectRepository(session).key(who.project_id, key_id)
+    repo = ProjectRepository(session)
+    key = repo.key(who.project_id, key_id)
     if key is None:
         raise NotFound(f"key {key_id!r} not found")
     if key.revoked_at is None:
+        if key.scope == "admin":
+            repo.lock(who.project_id)  # two concurrent revokes must not both see "one more left"
+            if repo.live_admin_keys(who.project_id) <= 1:
+                raise Conflict(
+                    f"key {key_id} is the last live admin key of this project: revoking it would lock "
+                    "the project out of its keys; create another admin key first "
+                    "(the server's operator can always run `deepfeat admin-key --new`)"
+                )
         key.revoked_at = utcnow()
         after_commit(session, lambda: _mark_revoked(settings))
     return key
@@ -115,7 +124,36 @@ def _mark_revoked(settings: Settings) -> None:
     os.replace(fresh, settings.signals_dir / REVOCATIONS)
 
 
-def ensure_bootstrap_key(session: Session, raw: str) -> None:
-    """Make `raw` an admin key of the default project, once."""
-    if ProjectRepository(session).key_by_hash(hash_key(raw)) is None:
+def ensure_bootstrap_key(session: Session, raw: str) -> bool:
+    """Make `raw` an admin key of the default project, once. False when it was revoked since: it stays
+    revoked (a restart must not undo a revocation); `deepfeat admin-key --new` makes a fresh one."""
+    key = ProjectRepository(session).key_by_hash(hash_key(raw))
+    if key is None:
         create_key(session, ensure_project(session), "admin", name="bootstrap", raw=raw)
+        return True
+    return key.revoked_at is None
+
+
+def is_revoked(session: Session, raw: str) -> bool:
+    """Whether `raw` is a key that was revoked (False for a live or an unknown one)."""
+    key = ProjectRepository(session).key_by_hash(hash_key(raw))
+    return key is not None and key.revoked_at is not None
+
+
+def is_deployment_admin(session: Session, who: Principal) -> bool:
+    """An admin key of the `default` project (the one the bootstrap key belongs to) runs the deployment:
+    it creates projects and issues their keys. Every other key is confined to its own project."""
+    if who.scope != "admin":
+        return False
+    project = ProjectRepository(session).get(who.project_id)
+    return project is not None and project.name == DEFAULT_PROJECT
+
+
+def require_deployment_admin(session: Session, who: Principal) -> None:
+    if not is_deployment_admin(session, who):
+        raise Forbidden("managing projects needs an admin key of the deployment's `default` project")
+
+
+def recovery_key(session: Session) -> str:
+    """A new admin key of the default project, for the operator on the host (no API key needed)."""
+    return create_key(session, ensure_project(session), "admin", name="recovery")

@@ -156,7 +156,7 @@ class DatasetService:
             # A failed flush leaves this session unusable until rolled back (the request does that):
             # look at references from a fresh one.
             with Session(self.session.get_bind()) as fresh:
-                self._remove_unreferenced([b.key for b in created if b.created], session=fresh)
+                self.remove_unreferenced([b.key for b in created if b.created], session=fresh)
             if isinstance(exc, IntegrityError):
                 raise _racing(display) from None
             raise
@@ -225,9 +225,9 @@ class DatasetService:
             dataset.builtin = None  # a built-in can be registered again
         else:
             self.repo.delete(dataset)
-        after_commit(self.session, lambda: self._remove_unreferenced(keys, except_id=dataset_id))
+        after_commit(self.session, lambda: self.remove_unreferenced(keys, except_id=dataset_id))
 
-    def _remove_unreferenced(
+    def remove_unreferenced(
         self, keys: list[str], except_id: str = "", session: Session | None = None
     ) -> None:
         """Remove blobs among `keys` that no live dataset (of any project) or artifact refers to."""
@@ -254,7 +254,7 @@ class DatasetService:
             armed[0] = False
             # The rolled-back session cannot run SQL inside this hook: look with a fresh one.
             with Session(self.session.get_bind()) as fresh:
-                self._remove_unreferenced(new_keys, session=fresh)
+                self.remove_unreferenced(new_keys, session=fresh)
 
         def disarm() -> None:
             armed[0] = False

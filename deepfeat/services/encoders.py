@@ -16,7 +16,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Dataset, Encoder
 from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
-from deepfeat.db.types import db_int
+from deepfeat.db.types import db_int, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED, build_context, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
 from deepfeat.encoders.export import bundle, onnx_bytes
@@ -89,6 +89,7 @@ class EncoderService:
                 "default_normalize": False,
                 "aliases": aliases.get(r.id, []),
                 "created_at": r.created_at,
+                "archived_at": r.archived_at,
             }
             for r in rows
         ]
@@ -173,7 +174,26 @@ class EncoderService:
             encoder = self.repo.by_alias(name, tag)
         if encoder is None:
             raise NotFound(f"no encoder {name}@{tag}; GET /v1/encoders lists them")
+        if encoder.archived_at is not None:
+            raise NotFound(f"encoder {name}@{encoder.version} is archived")
         return encoder
+
+    def archive(self, ref: str) -> dict[str, Any]:
+        """Archive a version (`name@3`): no longer listed or served. Refused while an alias other than
+        `latest` points at it (move the alias first); `latest` moves to the newest version left."""
+        encoder = self.find(ref)
+        pointing = [a for a in self.repo.aliases([encoder.id]).get(encoder.id, []) if a != LATEST]
+        if pointing:
+            names = ", ".join(f"{encoder.name}@{a}" for a in pointing)
+            raise Conflict(f"{names} points at {encoder.name}@{encoder.version}; move it before archiving")
+        encoder.archived_at = utcnow()
+        self.session.flush()
+        newest = self.repo.newest_live(encoder.name)
+        if newest is None:
+            self.repo.drop_alias(encoder.name, LATEST)
+        else:
+            self.repo.set_alias(encoder.name, LATEST, newest.id)
+        return self._describe([encoder])[0]
 
     # --- fine-tuning ---------------------------------------------------------------------------------
     def pin(self, ref: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,17 @@ from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
 from deepfeat.db.models import Run, RunEvent
+from deepfeat.db.repositories.run_search import RunSearch
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import after_commit
 from deepfeat.db.types import utcnow
-from deepfeat.errors import Conflict, NotFound
+from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
 from deepfeat.specs.model import TransferSpec
-from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec, ValidationReport
+from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
+from deepfeat.specs.runs import MAX_TAGS, TERMINAL_STATUSES, RunFinding, RunSpec, ValidationReport, printable
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.setup import setup_run
 
@@ -54,7 +57,7 @@ class RunService:
         if idempotency_key:
             earlier = self.repo.by_idempotency_key(idempotency_key)
             if earlier is not None:
-                if earlier.spec != spec.model_dump(mode="json"):
+                if earlier.spec != spec.trained_spec():
                     raise Conflict("Idempotency-Key was used before with a different spec")
                 return earlier, False
         dataset = self.datasets.resolve(spec.dataset)
@@ -68,7 +71,10 @@ class RunService:
                 dataset_id=dataset.id,
                 dataset_sha256=dataset.sha256,
                 task=spec.task,
-                spec=spec.model_dump(mode="json"),
+                spec=spec.trained_spec(),
+                experiment=spec.experiment,
+                tags=list(spec.tags),
+                run_metadata=dict(spec.metadata),
                 device=queue,
                 status="queued",
                 max_attempts=self.settings.max_attempts,
@@ -96,8 +102,32 @@ class RunService:
             raise NotFound(f"run {run_id!r} not found")
         return run
 
-    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Run]:
-        return self.repo.page(status, after, min(limit, self.settings.page_size_max))
+    def page(
+        self, status: str | None, after: str | None, limit: int, search: RunSearch | None = None
+    ) -> Sequence[Run]:
+        return self.repo.page(status, after, min(limit, self.settings.page_size_max), search)
+
+    def experiments(self) -> Sequence[str]:
+        """The project's experiment names, for the dashboard's picker."""
+        return self.repo.experiments()
+
+    def update(self, run_id: str, change: RunFinding) -> Run:
+        """Rename, move to another experiment, retag or replace the metadata of a run (any status)."""
+        run = self.repo.get(run_id, for_update=True)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found")
+        if change.name is not None:
+            run.name = change.name
+        if change.experiment is not None:
+            run.experiment = change.experiment
+        if change.metadata is not None:
+            run.run_metadata = dict(change.metadata)
+        tags = list(change.tags) if change.tags is not None else list(run.tags)
+        tags = [t for t in dict.fromkeys([*tags, *change.add_tags]) if t not in set(change.remove_tags)]
+        if len(tags) > MAX_TAGS:
+            raise SpecError("/add_tags", f"a run holds at most {MAX_TAGS} tags; this would make {len(tags)}")
+        run.tags = tags
+        return run
 
     def cancel(self, run_id: str) -> Run:
         run = self.get(run_id)
@@ -115,9 +145,59 @@ class RunService:
         )
         return run
 
+    def delete(self, run_id: str) -> None:
+        """Delete a finished run with its metrics, events, artifacts and checkpoints; blobs that no other
+        row (of any project) refers to are removed after commit. A run still going is refused (cancel
+        it first): its worker would keep writing. So is one registered as an encoder that is not
+        archived, or whose archived version a queued or running extraction job uses."""
+        run = self.repo.get(run_id, for_update=True)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found")
+        if run.status not in TERMINAL_STATUSES:
+            raise Conflict(f"run {run_id} is {run.status}: cancel it first (POST /v1/runs/{run_id}/cancel)")
+        versions = self.encoders.repo.of_run(run_id)
+        live = [f"{e.name}@{e.version}" for e in versions if e.archived_at is None]
+        if live:
+            raise Conflict(f"run {run_id} serves encoder {', '.join(live)}: archive it first", encoders=live)
+        if self.repo.active_extractions_of([e.id for e in versions]):
+            raise Conflict(
+                f"an extraction job is embedding with an encoder of run {run_id}; wait or cancel it"
+            )
+        keys = [a.path for a in self.repo.artifacts(run_id)]
+        self.repo.delete(run, versions)
+        checkpoints = self.settings.checkpoints_dir / run_id
+        after_commit(self.session, lambda: self.datasets.remove_unreferenced(keys))
+        after_commit(self.session, lambda: shutil.rmtree(checkpoints, ignore_errors=True))
+
     def metrics(self, run_id: str, key: str | None) -> Sequence[Any]:
         self.get(run_id)
         return self.repo.metrics(run_id, key)
+
+
+def run_search(
+    experiment: str | None, tags: Sequence[str], where: str | None, sort: str | None, order: str
+) -> RunSearch:
+    """The query parameters of `GET /v1/runs` checked and parsed (422 with `loc` and, for the filter
+    and sort, the `offset` of the character at fault)."""
+    for name, values in (("experiment", [experiment] if experiment is not None else []), ("tag", tags)):
+        for value in values:
+            try:
+                printable(value)
+            except ValueError as exc:
+                raise SpecError(f"/{name}", str(exc)) from None
+    sort_metric = None
+    if sort and sort != "created_at":
+        found = parse_field(sort, param="sort")
+        if found.source != "metrics":
+            raise FilterError(0, "sort by `created_at` or by a best metric, `metrics.<key>`", param="sort")
+        sort_metric = found.path[0]
+    return RunSearch(
+        experiment=experiment,
+        tags=tuple(tags),
+        where=parse_filter(where) if where else None,
+        sort_metric=sort_metric,
+        descending=order == "desc",
+    )
 
 
 def cancel_flag(settings: Settings, run_id: str) -> Path:

@@ -32,6 +32,7 @@ class EncoderOut(ResponseModel):
     default_normalize: bool
     aliases: list[str]
     created_at: datetime | None
+    archived_at: datetime | None = None
 
 
 class EncoderPage(ResponseModel):

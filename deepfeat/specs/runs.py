@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 
 from deepfeat.specs.base import ResponseModel, SpecModel
 from deepfeat.specs.model import ModelSpec
@@ -17,6 +17,51 @@ RunStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "c
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 
 
+# -- finding runs (issue 19): experiment, tags, metadata ------------------------------------------------
+MAX_TAGS = 32
+MAX_METADATA_PAIRS = 16  # OpenAI's limits for `metadata`: 16 pairs, keys ≤ 64 and values ≤ 512 characters
+DEFAULT_EXPERIMENT = "default"
+# What describes a run without changing what it trains: stored in columns of their own, not in `spec`.
+FINDING_FIELDS = frozenset({"experiment", "tags", "metadata"})
+
+
+def printable(text: str) -> str:
+    """Refuse control characters and lone surrogates: no database stores them the same way."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("control characters are not allowed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (a lone surrogate)") from None
+    return text
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(printable)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
+MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
+MetaValue = Annotated[str, StringConstraints(max_length=512), AfterValidator(printable)]
+Metadata = Annotated[dict[MetaKey, MetaValue], Field(max_length=MAX_METADATA_PAIRS)]
+
+
+class RunFinding(SpecModel):
+    """`PATCH /v1/runs/{id}`: what is given replaces what the run had; absent fields stay as they are."""
+
+    name: Label | None = None
+    experiment: Label | None = None
+    tags: Tags | None = None
+    metadata: Metadata | None = Field(default=None, description=f"up to {MAX_METADATA_PAIRS} string pairs")
+    add_tags: Tags = Field(default_factory=list, description="added to the run's tags (after `tags`)")
+    remove_tags: Tags = Field(default_factory=list, description="removed from the run's tags (last)")
+
+
+# -- end of finding runs --------------------------------------------------------------------------------
+
+
 class RunSpec(SpecModel):
     name: str | None = Field(default=None, max_length=200)
     dataset: str = Field(
@@ -26,6 +71,16 @@ class RunSpec(SpecModel):
     target: str | None = Field(default=None, max_length=200)
     model: ModelSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    # -- finding runs (issue 19): kept beside the spec, editable later with PATCH /v1/runs/{id} --
+    experiment: Label = Field(default=DEFAULT_EXPERIMENT, description="a name that groups runs")
+    tags: Tags = Field(default_factory=list, description=f"up to {MAX_TAGS} labels, 1-64 characters")
+    metadata: Metadata = Field(
+        default_factory=dict, description=f"up to {MAX_METADATA_PAIRS} string pairs (keys ≤ 64, values ≤ 512)"
+    )
+
+    def trained_spec(self) -> dict[str, Any]:
+        """The JSON of what trains: the spec without its finding fields (those have their own columns)."""
+        return self.model_dump(mode="json", exclude=set(FINDING_FIELDS))
 
 
 class ValidationReport(ResponseModel):
@@ -52,6 +107,12 @@ class RunOut(ResponseModel):
     best_metrics: dict[str, Any]
     error: str | None
     spec: dict[str, Any]
+    experiment: str = DEFAULT_EXPERIMENT
+    tags: list[str] = Field(default_factory=list)
+    # The ORM attribute is `run_metadata` (SQLAlchemy owns `metadata`); JSON answers say `metadata`.
+    metadata: dict[str, str] = Field(
+        default_factory=dict, validation_alias=AliasChoices("run_metadata", "metadata")
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from deepfeat.db.models import Artifact, RunMetric
+from deepfeat.db.models import Artifact, Run, RunMetric
 from deepfeat.specs.runs import TERMINAL_STATUSES
 from deepfeat.storage import ArtifactStore
 from service.dashboard import svg
@@ -209,3 +209,26 @@ def best_epoch(receipt_text: str | None) -> int | None:
         return None
     epoch = receipt.get("best_epoch") if isinstance(receipt, dict) else None
     return epoch if isinstance(epoch, int) else None
+
+
+# -- comparing runs (issue 19): the spec values that differ between the runs compared ------------------
+def run_facts(run: Run) -> dict[str, str]:
+    """A run's spec flattened to dotted paths (`training.optimizer.lr`), with its experiment and tags."""
+    flat: dict[str, str] = {"experiment": run.experiment, "tags": ", ".join(run.tags) or "–"}
+    stack: list[tuple[str, Any]] = [("", run.spec)]
+    while stack:
+        prefix, value = stack.pop()
+        if isinstance(value, dict) and value:
+            stack += [(f"{prefix}.{k}" if prefix else str(k), v) for k, v in value.items()]
+        else:
+            flat[prefix] = json.dumps(value) if not isinstance(value, str) else value
+    return flat
+
+
+def spec_diff(facts: list[dict[str, str]]) -> list[tuple[str, list[str]]]:
+    """(path, the value in each run) for every path whose values are not all the same; absent is `–`."""
+    if len(facts) < 2:
+        return []
+    paths = sorted({p for f in facts for p in f})
+    rows = [(p, [f.get(p, "–") for f in facts]) for p in paths]
+    return [(p, values) for p, values in rows if len(set(values)) > 1]

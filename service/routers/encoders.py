@@ -133,6 +133,14 @@ def register_encoder(body: RegisterEncoder, who: Writer, session: DbSession, sta
     return EncoderOut.model_validate(service.register(body.run_id, body.name, body.layer))
 
 
+@router.post("/{ref}:archive", response_model=EncoderOut)
+def archive_encoder(ref: str, who: Writer, session: DbSession, state: State) -> EncoderOut:
+    """Archive a version (`name@3`): hidden from lists, refused as an encoder; 409 while an alias other
+    than `latest` points at it. Its run can then be deleted to free the weights."""
+    service = EncoderService(session, who.project_id, state.settings, state.store)
+    return EncoderOut.model_validate(service.archive(ref))
+
+
 @router.post("/{name}/aliases", response_model=AliasOut)
 def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, state: State) -> AliasOut:
     """Point `name@alias` (e.g. `prod`) at a version; moving it is how a rollout or rollback happens."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, get_args
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -22,11 +22,12 @@ from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.workers import stale_after
 from deepfeat.db.types import MAX_BIGINT, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED
-from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
+from deepfeat.errors import Conflict, DeepfeatError, Forbidden, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
-from deepfeat.services.runs import RunService
+from deepfeat.services.runs import RunService, run_search
 from deepfeat.services.workers import online_workers
+from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
 from service.dashboard.session import Sessions, Viewer, load_secret
@@ -162,11 +163,21 @@ def runs_page(
     who: Who,
     session: DbSession,
     state: State,
-    status: RunStatus | None = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
     after: str | None = None,
+    experiment: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    filter: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
-    rows = service.page(status, after, PAGE)
+    status = status if status in get_args(RunStatus) else None  # the form's "all" sends an empty one
+    narrowed = {"experiment": experiment or None, "tag": tag or None, "filter": filter or None}
+    problem = None
+    try:
+        search = run_search(narrowed["experiment"], [tag] if tag else [], narrowed["filter"], None, "desc")
+        rows = service.page(status, after, PAGE, search)
+    except DeepfeatError as exc:  # a filter that does not parse: say where, list nothing
+        problem, rows = exc.detail, []
     positions = service.repo.queue_positions(rows)
     runs = [
         {
@@ -178,7 +189,20 @@ def runs_page(
         for r in rows
     ]
     next_after = rows[-1].id if len(rows) == PAGE else None
-    return render(request, "runs.html", who, runs=runs, status=status, next_after=next_after)
+    query = urlencode({k: v for k, v in {"status": status, **narrowed}.items() if v})
+    return render(
+        request,
+        "runs.html",
+        who,
+        422 if problem else 200,
+        runs=runs,
+        status=status,
+        next_after=next_after,
+        narrowed=narrowed,
+        query=query,
+        problem=problem,
+        experiments=service.experiments(),
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -276,12 +300,14 @@ def compare(
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
     recent = service.page(None, None, PAGE)
-    chosen = []
+    chosen: list[dict[str, Any]] = []
+    facts: list[dict[str, str]] = []
     for run_id in run[:12]:
         found = service.repo.get(run_id)
         if found is not None:
             metrics = views.series(service.repo.metrics(run_id, None))
             chosen.append({"id": found.id, "name": found.name, "metrics": metrics})
+            facts.append(views.run_facts(found))
     keys = sorted({k for c in chosen for k in c["metrics"]}) or ["loss", "val_loss"]
     return render(
         request,
@@ -292,6 +318,7 @@ def compare(
         selected={c["id"] for c in chosen},
         key=key,
         keys=keys,
+        diff=views.spec_diff(facts),
         data=views.script_json({"key": key, "runs": chosen}),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -11,11 +11,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from deepfeat.db.models import Run
 from deepfeat.db.types import MAX_BIGINT
 from deepfeat.errors import NotFound
-from deepfeat.services.runs import RunService
+from deepfeat.services.runs import RunService, run_search
+from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import (
     ArtifactOut,
     EventOut,
     MetricOut,
+    RunFinding,
     RunOut,
     RunPage,
     RunSpec,
@@ -68,10 +70,21 @@ def list_runs(
     status: RunStatus | None = None,
     after: str | None = None,
     limit: Limit = 50,
+    experiment: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[list[str], Query(description="runs with every tag given")] = [],  # noqa: B006
+    filter: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_FILTER_CHARS,
+            description="e.g. `metrics.val_accuracy > 0.9 and training.optimizer.lr < 0.01` (api.md)",
+        ),
+    ] = None,
+    sort: Annotated[str | None, Query(max_length=200, description="`created_at` or `metrics.<key>`")] = None,
+    order: Literal["asc", "desc"] = "desc",
 ) -> RunPage:
-    """Newest first. Pass the `next_after` of one page as `after` to get the next."""
+    """Newest first, or by a best metric. Pass the `next_after` of one page as `after` to get the next."""
     service = _service(session, who.project_id, state)
-    rows = service.page(status, after, limit)
+    rows = service.page(status, after, limit, run_search(experiment, tag, filter, sort, order))
     return RunPage(data=_out(service, rows), next_after=rows[-1].id if len(rows) == limit else None)
 
 
@@ -79,6 +92,20 @@ def list_runs(
 def get_run(run_id: str, who: Reader, session: DbSession, state: State) -> RunOut:
     service = _service(session, who.project_id, state)
     return _out(service, [service.get(run_id)])[0]
+
+
+@router.patch("/{run_id}", response_model=RunOut)
+def update_run(run_id: str, change: RunFinding, who: Writer, session: DbSession, state: State) -> RunOut:
+    """Rename a run, move it to another experiment, or change its tags or metadata."""
+    service = _service(session, who.project_id, state)
+    return _out(service, [service.update(run_id, change)])[0]
+
+
+@router.delete("/{run_id}", status_code=204)
+def delete_run(run_id: str, who: Writer, session: DbSession, state: State) -> Response:
+    """Delete a finished run and free the storage only it used; 409 while it runs (cancel first)."""
+    _service(session, who.project_id, state).delete(run_id)
+    return Response(status_code=204)
 
 
 @router.get("/{run_id}/metrics", response_model=list[MetricOut])

@@ -94,6 +94,7 @@ class World:
     extraction_id: str
     sweep_id: str = ""
     webhook_id: str = ""
+    project_id: str = ""
 
 
 # How to fill each path parameter with a victim object: first by (path, name), then by name alone.
@@ -106,6 +107,7 @@ FILL_BY_ROUTE: dict[tuple[str, str], Callable[[World], str]] = {
     ("/v1/encoders/{name}/aliases", "name"): lambda w: w.encoder_name,
     ("/v1/encoders/{name}/embed", "name"): lambda w: w.encoder_name,
     ("/v1/encoders/{ref}/export", "ref"): lambda w: f"{w.encoder_name}@1",
+    ("/v1/encoders/{ref}:archive", "ref"): lambda w: f"{w.encoder_name}@1",
     ("/v1/extractions/{extraction_id}/artifacts/{name}", "name"): lambda w: "embeddings.npy",
 }
 FILL: dict[str, Callable[[World], str]] = {
@@ -115,6 +117,7 @@ FILL: dict[str, Callable[[World], str]] = {
     "extraction_id": lambda w: w.extraction_id,
     "sweep_id": lambda w: w.sweep_id,
     "webhook_id": lambda w: w.webhook_id,
+    "project": lambda w: w.project_id,
 }
 # Valid bodies, so that a 404 is about the id and not a 422 about the body.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -123,6 +126,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/runs/{run_id}/samples"): {"json": {"n": 1}},
     ("POST", "/v1/encoders/{name}/aliases"): {"json": {"alias": "prod", "version": 1}},
     ("POST", "/v1/encoders/{name}/embed"): {"json": {"inputs": [[0.0] * 64]}},
+    ("POST", "/v1/projects/{project}/keys"): {"json": {"scope": "admin"}},
+    ("PATCH", "/v1/runs/{run_id}"): {"json": {"tags": ["stolen"]}},
 }
 
 
@@ -287,7 +292,9 @@ def build_world(client: TestClient, settings: Settings) -> World:
         "/v1/webhooks", json={"url": "http://10.0.0.1/hook", "events": ["run.failed"]}, headers=admin
     )
     assert hook.status_code == 201, hook.text
-    world = World(dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id)
+    world = World(
+        dataset.json()["id"], queued, done, "victim-enc", key_id, extraction.id, project_id=run.project_id
+    )
     world.sweep_id, world.webhook_id = sweep.json()["id"], hook.json()["id"]
     return world
 

@@ -42,7 +42,7 @@ class EncoderRepository:
         return int(version or 0)
 
     def page(self, after: str | None, limit: int) -> Sequence[Encoder]:
-        query = select(Encoder).where(Encoder.project_id == self.project_id)
+        query = select(Encoder).where(Encoder.project_id == self.project_id, Encoder.archived_at.is_(None))
         if after:
             query = query.where(Encoder.id > after)
         return self.session.scalars(query.order_by(Encoder.id).limit(limit)).all()
@@ -57,6 +57,33 @@ class EncoderRepository:
         for encoder_id, alias in rows:
             found.setdefault(encoder_id, []).append(alias)
         return found
+
+    def newest_live(self, name: str) -> Encoder | None:
+        """The highest version of `name` not archived."""
+        return self.session.scalar(
+            select(Encoder)
+            .where(Encoder.project_id == self.project_id, Encoder.name == name, Encoder.archived_at.is_(None))
+            .order_by(Encoder.version.desc())
+            .limit(1)
+        )
+
+    def of_run(self, run_id: str) -> Sequence[Encoder]:
+        """Every version registered from `run_id`, archived ones too."""
+        return self.session.scalars(
+            select(Encoder).where(Encoder.project_id == self.project_id, Encoder.run_id == run_id)
+        ).all()
+
+    def drop_alias(self, name: str, alias: str) -> None:
+        row = self.session.scalar(
+            select(EncoderAlias).where(
+                EncoderAlias.project_id == self.project_id,
+                EncoderAlias.name == name,
+                EncoderAlias.alias == alias,
+            )
+        )
+        if row is not None:
+            self.session.delete(row)
+            self.session.flush()
 
     def add(self, encoder: Encoder) -> Encoder:
         encoder.project_id = self.project_id

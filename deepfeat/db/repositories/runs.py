@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from deepfeat.db.models import Artifact, Run, RunEvent, RunMetric
+from deepfeat.db.models import Artifact, Encoder, Extraction, Run, RunEvent, RunMetric
+from deepfeat.db.repositories.run_search import JsonReader, RunSearch
 
 
 class RunRepository:
@@ -19,22 +20,52 @@ class RunRepository:
     def _owned(self) -> ColumnElement[bool]:
         return Run.project_id == self.project_id
 
-    def get(self, run_id: str) -> Run | None:
-        return self.session.scalar(select(Run).where(Run.id == run_id, Run.project_id == self.project_id))
+    def get(self, run_id: str, for_update: bool = False) -> Run | None:
+        query = select(Run).where(Run.id == run_id, Run.project_id == self.project_id)
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
     def by_idempotency_key(self, key: str) -> Run | None:
         return self.session.scalar(
             select(Run).where(Run.idempotency_key == key, Run.project_id == self.project_id)
         )
 
-    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Run]:
-        """Newest first; `after` is the last id of the previous page."""
-        query = select(Run).where(Run.project_id == self.project_id)
+    def page(
+        self, status: str | None, after: str | None, limit: int, search: RunSearch | None = None
+    ) -> Sequence[Run]:
+        """Newest first, or by a best metric (runs without it last); `after` is the last id of the
+        previous page, whatever the order (the cursor run's own value says where to go on)."""
+        search = search or RunSearch()
+        reader = JsonReader(self.session.get_bind().dialect.name)
+        query = select(Run).where(Run.project_id == self.project_id, *search.narrowing(reader))
         if status:
             query = query.where(Run.status == status)
+        if search.sort_metric is None:
+            if after:
+                query = query.where(Run.id < after)
+            return self.session.scalars(query.order_by(Run.id.desc()).limit(limit)).all()
+        metric = reader.value(Run.best_metrics, (search.sort_metric,), "number")
         if after:
-            query = query.where(Run.id < after)
-        return self.session.scalars(query.order_by(Run.id.desc()).limit(limit)).all()
+            cursor = self.session.execute(select(Run.id, metric).where(self._owned, Run.id == after)).first()
+            if cursor is None:
+                return []
+            value = cursor[1]
+            if value is None:
+                query = query.where(metric.is_(None), Run.id < after)
+            else:
+                beyond = metric < value if search.descending else metric > value
+                query = query.where(
+                    or_(
+                        and_(metric.is_not(None), beyond),
+                        and_(metric == value, Run.id < after),
+                        metric.is_(None),
+                    )
+                )
+        order = metric.desc() if search.descending else metric.asc()
+        return self.session.scalars(query.order_by(metric.is_(None), order, Run.id.desc()).limit(limit)).all()
+
+    def experiments(self, limit: int = 200) -> Sequence[str]:
+        query = select(Run.experiment).where(self._owned).distinct().order_by(Run.experiment).limit(limit)
+        return self.session.scalars(query).all()
 
     def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
         """1-based place of each queued run in `runs` among the project's queued runs, oldest first (ids
@@ -51,6 +82,31 @@ class RunRepository:
         self.session.add(run)
         self.session.flush()
         return run
+
+    def active_extractions_of(self, encoder_ids: Sequence[str]) -> Sequence[str]:
+        """Queued or running extraction jobs that embed with one of these encoder versions."""
+        if not encoder_ids:
+            return []
+        return self.session.scalars(
+            select(Extraction.id).where(
+                Extraction.encoder_id.in_(encoder_ids),
+                Extraction.status.in_(("queued", "running", "cancelling")),
+            )
+        ).all()
+
+    def delete(self, run: Run, encoders: Sequence[Encoder]) -> None:
+        """The run and its archived encoder rows; metrics, events and artifacts go by cascade. Finished
+        extraction jobs keep their text ref (`name@3`) and their embeddings, not the row they pinned."""
+        ids = [e.id for e in encoders]
+        if ids:
+            self.session.execute(
+                update(Extraction).where(Extraction.encoder_id.in_(ids)).values(encoder_id=None)
+            )
+        for encoder in encoders:
+            self.session.delete(encoder)
+        self.session.flush()
+        self.session.delete(run)
+        self.session.flush()
 
     def metrics(self, run_id: str, key: str | None) -> Sequence[RunMetric]:
         query = select(RunMetric).join(Run).where(RunMetric.run_id == run_id, self._owned)
