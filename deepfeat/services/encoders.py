@@ -4,7 +4,8 @@ resolving a reference (`name`, `name@3`, `name@prod`) to a loaded encoder, and e
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,12 @@ class EncoderService:
             for r in rows
         ]
 
+    def describe(self, resolved: Resolved) -> dict[str, Any]:
+        """The catalogue entry of a resolved encoder."""
+        if resolved.registered is None:
+            return PRETRAINED[resolved.name].describe()
+        return self._describe([resolved.registered])[0]
+
     def _input_shape(self, run_id: str) -> list[int]:
         run = RunRepository(self.session, self.project_id).get(run_id)
         dataset = self.session.get(Dataset, run.dataset_id) if run else None
@@ -135,7 +142,9 @@ class EncoderService:
     def run_embedder(self, run_id: str) -> TrainedEmbedder:
         """A succeeded run's network as an encoder (what registering, serving and extraction use)."""
         trained = load_trained(self.session, self.project_id, run_id, self.store, self.settings)
-        return TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
+        embedder = TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
+        embedder.weights_sha256 = trained.weights_sha256
+        return embedder
 
     # --- serving -------------------------------------------------------------------------------------
     def resolve(self, ref: str, runtime: EncoderRuntime) -> Resolved:
@@ -261,6 +270,45 @@ def pretrained(ref: str) -> Resolved | None:
     return Resolved(ref, ref, None, f"pretrained:{ref}", load_pretrained(ref), None)
 
 
+def describe_serving(resolved: Resolved, runtime: EncoderRuntime) -> dict[str, Any]:
+    """How the encoder serves here: engine, device and each precision's cosine to fp32 on the probe
+    set (loads it and builds its graphs if this process has not yet)."""
+    return runtime.serving(resolved.key, resolved.embedder, resolved.layer).describe()
+
+
+def preload(runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore) -> None:
+    """Load and compile `DEEPFEAT_PRELOAD_ENCODERS` (catalogue names, or `<project id>/<ref>` for a
+    registered one), then mark the runtime ready; a failure is kept for /readyz to show."""
+    try:
+        for ref in runtime.settings.preload:
+            try:
+                project_id, _, name = ref.rpartition("/")
+                if project_id:
+                    with sessions() as session:
+                        resolved = EncoderService(session, project_id, runtime.settings, store).resolve(
+                            name, runtime
+                        )
+                else:
+                    found = pretrained(ref)
+                    if found is None:
+                        raise NotFound(f"no catalogue encoder {ref!r} (registered: `<project id>/name@v`)")
+                    resolved = found
+                runtime.serving(resolved.key, resolved.embedder, resolved.layer)
+            except Exception as exc:  # reported by /readyz; the other encoders still load
+                runtime.preload_errors[ref] = str(exc)
+    finally:
+        runtime.ready.set()
+
+
+def start_preload(
+    runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore
+) -> threading.Thread:
+    """`preload` in a daemon thread, so the server answers /healthz (and /readyz: 503) meanwhile."""
+    thread = threading.Thread(target=preload, args=(runtime, sessions, store), daemon=True, name="preload")
+    thread.start()
+    return thread
+
+
 def check_inputs(inputs: Sequence[Any], settings: Settings) -> None:
     if len(inputs) > settings.max_inputs_per_request:
         raise PayloadTooLarge(
@@ -286,5 +334,5 @@ def options_for(
         layer=chosen,
         pool=how,  # type: ignore[arg-type]
         normalize=resolved.embedder.default_normalize if normalize is None else normalize,
-        bf16=(precision == "bf16") if precision is not None else settings.embed_bf16,
+        precision=precision or ("bf16" if settings.embed_bf16 else None),  # type: ignore[arg-type]
     )

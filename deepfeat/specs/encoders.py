@@ -34,6 +34,13 @@ class EncoderOut(ResponseModel):
     created_at: datetime | None
 
 
+class EncoderDetail(EncoderOut):
+    serving: dict[str, Any] = Field(
+        description="how this server runs it: `engine` (onnx|torch), `device`, `default_precision`, and per "
+        "precision (fp32, bf16, int8) its engine and min cosine to fp32 on a fixed probe set"
+    )
+
+
 class EncoderPage(ResponseModel):
     data: list[EncoderOut]
     next_after: str | None
@@ -67,7 +74,10 @@ class EmbedRequest(SpecModel):
         default=None, description="default: `mean` (the catalogue entry's)"
     )
     normalize: bool | None = Field(default=None, description="L2-normalise; default: the encoder's")
-    precision: Literal["fp32", "bf16"] | None = Field(default=None, description="default: the server's")
+    precision: Literal["fp32", "bf16", "int8"] | None = Field(
+        default=None,
+        description="default: the server's (DEEPFEAT_EMBED_PRECISION); int8 runs the quantised ONNX graph",
+    )
 
 
 class EmbedResponse(ResponseModel):

@@ -63,7 +63,7 @@ def test_minilm_batching_padding_and_truncation_do_not_change_results(minilm: Em
 def test_bf16_is_close_to_fp32(minilm: Embedder) -> None:
     items = minilm.prepare(["The quick brown fox jumps over the lazy dog."] * 4)
     fp32 = vectors(minilm, items, normalize=True)
-    bf16 = vectors(minilm, items, normalize=True, bf16=True)
+    bf16 = vectors(minilm, items, normalize=True, precision="bf16")
     assert np.min(np.sum(fp32 * bf16, axis=1)) > 0.999
 
 
