@@ -116,10 +116,13 @@ class GraphCache:
         return self.index_dir / f"{hashlib.sha256(variant.encode()).hexdigest()}.json"
 
     def get(self, variant: str) -> bytes | None:
-        with _memo_lock:
-            if variant in _memo:
-                return _memo[variant]
         index = self._index(variant)
+        with _memo_lock:
+            known = _memo.get(variant)
+        if known is not None:
+            if not index.exists():  # exported by this process for another store: file it here too
+                self.put(variant, known)
+            return known
         if not index.exists():
             return None
         entry = json.loads(index.read_text())
