@@ -99,9 +99,9 @@ class Settings(BaseSettings):
         default="auto",
         description="auto: ONNX Runtime where its graph matches torch (cosine >= 0.9999), else torch.",
     )
-    embed_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
-        default="auto",
-        description="auto: fp32, and bf16 for batches of 8+ on CPUs with AVX512-BF16/AMX (see encoders.md).",
+    embed_precision: Literal["fp32", "auto", "bf16", "int8"] = Field(
+        default="fp32",
+        description="auto: bf16 for batches of 8+ on CPUs with AVX512-BF16/AMX, else fp32 (encoders.md).",
     )
     embed_max_batch_tokens: int | None = Field(
         default=8192, ge=1, description="Padded tokens per forward pass, at most (None: no bound)."

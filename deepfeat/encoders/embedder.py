@@ -21,7 +21,7 @@ from deepfeat.errors import DeepfeatError
 from deepfeat.nn.layers import output_of
 
 Pool = Literal["mean", "max", "cls", "none"]
-Precision = Literal["fp32", "bf16", "int8"]
+Precision = Literal["fp32", "bf16", "int8", "auto"]
 
 
 class InvalidInput(DeepfeatError):

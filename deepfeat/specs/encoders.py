@@ -74,9 +74,10 @@ class EmbedRequest(SpecModel):
         default=None, description="default: `mean` (the catalogue entry's)"
     )
     normalize: bool | None = Field(default=None, description="L2-normalise; default: the encoder's")
-    precision: Literal["fp32", "bf16", "int8"] | None = Field(
+    precision: Literal["fp32", "bf16", "int8", "auto"] | None = Field(
         default=None,
-        description="default: the server's (DEEPFEAT_EMBED_PRECISION); int8 runs the quantised ONNX graph",
+        description="default: the server's (DEEPFEAT_EMBED_PRECISION); int8 runs the quantised ONNX graph; "
+        "auto: bf16 for large batches where the CPU has bf16 units",
     )
 
 

@@ -83,7 +83,7 @@ def test_int8_on_request_and_the_batchers_metrics(client: TestClient, admin_head
         "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "int8"}, headers=admin_headers
     )
     assert int8.status_code == 200, int8.text
-    assert int8.json()["precision"] == "int8"
+    assert (fp32.json()["precision"], int8.json()["precision"]) == ("fp32", "int8")
     a, b = np.asarray(fp32.json()["embeddings"]), np.asarray(int8.json()["embeddings"])
     assert not np.allclose(a, b, atol=1e-6)  # really quantised
     assert np.min(np.sum(a * b, axis=1)) > 0.9
@@ -93,6 +93,11 @@ def test_int8_on_request_and_the_batchers_metrics(client: TestClient, admin_head
         headers=admin_headers,
     )
     assert (layered.status_code, layered.json()["loc"]) == (422, "/precision")
+    auto = client.post(
+        "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "auto"}, headers=admin_headers
+    )
+    assert auto.json()["precision"] == "auto"  # 2 inputs: under the bf16 batch size, so fp32's answer
+    assert np.allclose(auto.json()["embeddings"], a, atol=1e-6)
 
     metrics = client.get("/metrics").text
     samples = _samples(metrics)
