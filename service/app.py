@@ -13,7 +13,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
-from deepfeat.services.encoders import start_preload
+from deepfeat.services.serving import start_preload
 from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
@@ -58,11 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # inference thread + batchers + engines (graphs cached in the store), torch threads set
         app.state.encoders = EncoderRuntime(settings, app.state.deepfeat.store)
-        preload = start_preload(app.state.encoders, sessions, app.state.deepfeat.store)
+        start_preload(  # a daemon thread: /readyz answers 503 until it is done
+            app.state.encoders, sessions, app.state.deepfeat.store
+        )
         try:
             yield
         finally:
-            preload.join(timeout=0)  # a daemon thread: shutting down does not wait for a long export
             app.state.encoders.close()
             engine.dispose()
 

@@ -4,8 +4,7 @@ resolving a reference (`name`, `name@3`, `name@prod`) to a loaded encoder, and e
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,45 +267,6 @@ def pretrained(ref: str) -> Resolved | None:
     if ref not in PRETRAINED:
         return None
     return Resolved(ref, ref, None, f"pretrained:{ref}", load_pretrained(ref), None)
-
-
-def describe_serving(resolved: Resolved, runtime: EncoderRuntime) -> dict[str, Any]:
-    """How the encoder serves here: engine, device and each precision's cosine to fp32 on the probe
-    set (loads it and builds its graphs if this process has not yet)."""
-    return runtime.serving(resolved.key, resolved.embedder, resolved.layer).describe()
-
-
-def preload(runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore) -> None:
-    """Load and compile `DEEPFEAT_PRELOAD_ENCODERS` (catalogue names, or `<project id>/<ref>` for a
-    registered one), then mark the runtime ready; a failure is kept for /readyz to show."""
-    try:
-        for ref in runtime.settings.preload:
-            try:
-                project_id, _, name = ref.rpartition("/")
-                if project_id:
-                    with sessions() as session:
-                        resolved = EncoderService(session, project_id, runtime.settings, store).resolve(
-                            name, runtime
-                        )
-                else:
-                    found = pretrained(ref)
-                    if found is None:
-                        raise NotFound(f"no catalogue encoder {ref!r} (registered: `<project id>/name@v`)")
-                    resolved = found
-                runtime.serving(resolved.key, resolved.embedder, resolved.layer)
-            except Exception as exc:  # reported by /readyz; the other encoders still load
-                runtime.preload_errors[ref] = str(exc)
-    finally:
-        runtime.ready.set()
-
-
-def start_preload(
-    runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore
-) -> threading.Thread:
-    """`preload` in a daemon thread, so the server answers /healthz (and /readyz: 503) meanwhile."""
-    thread = threading.Thread(target=preload, args=(runtime, sessions, store), daemon=True, name="preload")
-    thread.start()
-    return thread
 
 
 def check_inputs(inputs: Sequence[Any], settings: Settings) -> None:

@@ -18,11 +18,11 @@ from deepfeat.services.encoders import (
     EncoderService,
     Resolved,
     check_inputs,
-    describe_serving,
     export_encoder,
     options_for,
     pretrained,
 )
+from deepfeat.services.serving import describe_serving
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
