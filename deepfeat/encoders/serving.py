@@ -8,8 +8,8 @@ the probe. A `layer=` other than the exported one always runs on torch, whose ho
 Precisions (`DEEPFEAT_EMBED_PRECISION`, or a request's `precision`): `fp32` (default: exact, and the
 same answer whatever a request is batched with); `bf16` (torch autocast); `int8` (ORT dynamic
 quantisation); `auto`: fp32, and bf16 for chunks of `BF16_MIN_BATCH` or more inputs on a CPU with
-AVX512-BF16/AMX when bf16's probe cosine is ≥ 0.999 — measured here, bf16 was 2× fp32 at batch 32 on
-such a CPU but 0.35× at batch 1, and 0.6× everywhere on a CPU without the instructions. `auto` never
+AVX512-BF16/AMX when bf16's probe cosine is ≥ 0.999 — measured here, bf16 was 1.4-2.0× fp32 at batch 32
+on such a CPU but 0.56-0.67× at batch 1, and 0.6× everywhere on a CPU without the instructions. `auto` never
 picks a precision whose cosine is under 0.999, but its answers move in the 4th decimal with the batch
 a request lands in, which is why it is not the default.
 
