@@ -168,6 +168,7 @@ def main() -> None:
         "--threads", type=int, default=os.cpu_count() or 1, help="deepfeat's inference threads"
     )
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache/deepfeat-bench/infinity")
+    parser.add_argument("--precision", default="fp32", help="deepfeat's DEEPFEAT_EMBED_PRECISION")
     args = parser.parse_args()
     venv = args.venv
     python = build_venv(venv)
@@ -187,6 +188,7 @@ def main() -> None:
             "DEEPFEAT_INFERENCE_THREADS": str(args.threads),
             "DEEPFEAT_PRELOAD_ENCODERS": "minilm-l6",
             "DEEPFEAT_EMBED_ENGINE": "auto",
+            "DEEPFEAT_EMBED_PRECISION": args.precision,
         }
         ours = DevStack(work / "deepfeat", KEY, worker=False, extra_env=env).start(timeout_s=600)
         try:
