@@ -1,15 +1,19 @@
-"""MiniLM-L6 served over HTTP under concurrency, against the raw model and a naive server, in one run.
+"""Embeddings on this machine, in one run: in-process ceilings per engine and precision, the real API
+server at concurrency 1 and 32 for each, with cosine to fp32, and a registered digits MLP encoder.
 
-Side by side on this machine:
-  raw      the in-process forward at batch 32 (the ceiling) and at batch 1 (the latency floor);
-  batched  the real API process (uvicorn, deepfeat.devstack, no worker) with dynamic batching, 32
-           concurrent clients sending one sentence per request;
-  naive    the same server with EMBED_MAX_BATCH=1: one request, one forward;
-and the opt-in bf16 path (speed-up and cosine to fp32). The load generator is a minimal keep-alive
-HTTP/1.1 client on asyncio streams, so the client's own CPU takes as little from the server as it can
-(httpx would cost several times more per request on a 2-core machine).
+  in-process  MiniLM-L6 tokenise + forward + pool at batch 32 (the ceiling) and batch 1 (the latency
+              floor): torch fp32, torch bf16 (autocast), ONNX Runtime fp32, ONNX Runtime int8;
+  server      the API process (uvicorn via deepfeat.devstack, no worker), `DEEPFEAT_EMBED_ENGINE`
+              torch or auto (= ONNX here), one sentence per request, 32 clients and 1 client, each
+              precision asked for in the request (`default` = what the server picks by itself);
+  digits      a digits MLP trained and registered here, served at 32 clients, against its raw forward.
 
-    python bench/embed.py [--seconds 8] [--threads N]
+Targets (issue 16): the default engine at c=32 >= 0.85x the best in-process ceiling of its precision;
+at c=1 within 3 ms of the raw batch-1 forward of the same engine; default precision cosine >= 0.9999;
+digits served >= 0.8x its raw forward at c=32. The load generator is a minimal keep-alive HTTP/1.1
+client on asyncio streams (httpx would cost several times more per request on a 2-core machine).
+
+    python bench/embed.py [--seconds 6] [--threads 1] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +36,9 @@ import torch
 from deepfeat.devstack import DevStack
 from deepfeat.encoders.catalogue import load_pretrained
 from deepfeat.encoders.embedder import EmbedOptions
+from deepfeat.encoders.engine import GraphCache
+from deepfeat.encoders.serving import Serving, cpu_flags, cpu_has_bf16
+from deepfeat.storage import ArtifactStore
 
 KEY = "df_bench_" + secrets.token_hex(16)
 SENTENCES = [
@@ -39,53 +48,57 @@ SENTENCES = [
     for thing in ("blue box", "old bicycle")
     for place in ("station",)
 ]  # 32 distinct sentences of similar length (11-13 tokens)
+CASES = {  # server engine → precisions asked for in the request (None: the server's default)
+    "torch": [None, "bf16"],
+    "auto": [None, "int8", "bf16", "auto"],
+}
 
 
-def raw_rate(batch: int, seconds: float, bf16: bool = False) -> float:
-    """Sentences per second of tokenise + forward + pool in-process at `batch`."""
-    minilm = load_pretrained("minilm-l6")
-    options = EmbedOptions(normalize=True, bf16=bf16)
-    texts = (SENTENCES * (batch // len(SENTENCES) + 1))[:batch]
-    minilm.embed(minilm.prepare(texts), options)  # warm-up
+def timed(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of `fn` for about `seconds` (after one warm-up call)."""
+    fn()
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        minilm.embed(minilm.prepare(texts), options)
-        done += batch
+        fn()
+        done += 1
     return done / (time.perf_counter() - started)
 
 
-def raw_latency_ms(n: int) -> float:
-    minilm = load_pretrained("minilm-l6")
-    options = EmbedOptions(normalize=True)
-    times = []
-    for i in range(n):
-        started = time.perf_counter()
-        minilm.embed(minilm.prepare([SENTENCES[i % 32]]), options)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+def in_process(serving: Serving, seconds: float) -> dict[str, dict[str, float]]:
+    """Sentences/s at batch 32 and batch-1 latency (ms) per engine+precision, in this process."""
+    minilm = serving.embedder
+    runners = {
+        "torch fp32": lambda items: serving._torch(items, EmbedOptions(normalize=True), "fp32"),
+        "torch bf16": lambda items: serving._torch(items, EmbedOptions(normalize=True), "bf16"),
+        "onnx fp32": lambda items: serving._graph_run(serving.onnx, items, EmbedOptions(normalize=True)),  # type: ignore[arg-type]
+        "onnx int8": lambda items: serving._graph_run(serving.int8, items, EmbedOptions(normalize=True)),  # type: ignore[arg-type]
+    }
+    reference = np.stack(runners["torch fp32"](minilm.prepare(SENTENCES)))
+    found = {}
+    for name, run in runners.items():
+        b32 = 32 * timed(lambda run=run: run(minilm.prepare(SENTENCES)), seconds)  # type: ignore[misc]
+        b1 = timed(lambda run=run: run(minilm.prepare(SENTENCES[:1])), seconds / 2)  # type: ignore[misc]
+        vectors = np.stack(run(minilm.prepare(SENTENCES)))
+        found[name] = {
+            "b32": b32,
+            "b1_ms": 1000 / b1,
+            "cosine": float(np.min(np.sum(vectors * reference, 1))),
+        }
+    return found
 
 
-def bf16_cosine() -> float:
-    minilm = load_pretrained("minilm-l6")
-    items = minilm.prepare(SENTENCES)
-    fp32 = np.stack(minilm.embed(items, EmbedOptions(normalize=True)))
-    bf16 = np.stack(minilm.embed(items, EmbedOptions(normalize=True, bf16=True)))
-    return float(np.min(np.sum(fp32 * bf16, axis=1)))
-
-
-def request_bytes(port: int, sentence: str) -> bytes:
-    body = json.dumps({"inputs": [sentence]}).encode()
+def request_bytes(port: int, path: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
     head = (
-        f"POST /v1/encoders/minilm-l6/embed HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
     )
-    return head.encode() + body
+    return head.encode() + data
 
 
-async def _client(port: int, index: int, until: float, latencies: list[float]) -> int:
+async def _client(port: int, payload: bytes, until: float, latencies: list[float]) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    payload = request_bytes(port, SENTENCES[index % len(SENTENCES)])
     done = 0
     try:
         while time.perf_counter() < until:
@@ -106,64 +119,168 @@ async def _client(port: int, index: int, until: float, latencies: list[float]) -
     return done
 
 
-async def load(port: int, concurrency: int, seconds: float) -> tuple[float, float]:
+async def load(port: int, payloads: list[bytes], concurrency: int, seconds: float) -> tuple[float, float]:
     """(requests per second, median latency ms) with `concurrency` clients for `seconds`."""
     latencies: list[float] = []
-    await asyncio.gather(*(_client(port, i, time.perf_counter() + 1.0, []) for i in range(concurrency)))
+    warm = time.perf_counter() + 1.0
+    await asyncio.gather(*(_client(port, payloads[i % len(payloads)], warm, []) for i in range(concurrency)))
     started = time.perf_counter()
     counts = await asyncio.gather(
-        *(_client(port, i, started + seconds, latencies) for i in range(concurrency))
+        *(
+            _client(port, payloads[i % len(payloads)], started + seconds, latencies)
+            for i in range(concurrency)
+        )
     )
     return sum(counts) / (time.perf_counter() - started), statistics.median(latencies) * 1000
 
 
-def serve(data_dir: Path, threads: int, max_batch: int, seconds: float) -> tuple[float, float]:
-    env = {
-        "DEEPFEAT_INFERENCE_THREADS": str(threads),
-        "DEEPFEAT_EMBED_MAX_BATCH": str(max_batch),
+def served_vectors(port: int, precision: str | None) -> np.ndarray:
+    import httpx
+
+    body: dict[str, Any] = {"inputs": SENTENCES}
+    if precision:
+        body["precision"] = precision
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/v1/encoders/minilm-l6/embed",
+        json=body,
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return np.asarray(response.json()["embeddings"])
+
+
+def start(data_dir: Path, env: dict[str, str]) -> DevStack:
+    stack = DevStack(data_dir, KEY, worker=False, extra_env=env)
+    return stack.start(timeout_s=600)  # preload exports the graph before /readyz says ready
+
+
+def serve_minilm(data_dir: Path, threads: int, seconds: float, reference: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for engine, precisions in CASES.items():
+        env = {
+            "DEEPFEAT_INFERENCE_THREADS": str(threads),
+            "DEEPFEAT_EMBED_ENGINE": engine,
+            "DEEPFEAT_PRELOAD_ENCODERS": "minilm-l6",
+        }
+        stack = start(data_dir / engine, env)
+        try:
+            for precision in precisions:
+                body = {"precision": precision} if precision else {}
+                payloads = [
+                    request_bytes(stack.port, "/v1/encoders/minilm-l6/embed", {"inputs": [s], **body})
+                    for s in SENTENCES
+                ]
+                c32, p50_32 = asyncio.run(load(stack.port, payloads, 32, seconds))
+                c1, p50_1 = asyncio.run(load(stack.port, payloads, 1, seconds / 2))
+                vectors = served_vectors(stack.port, precision)
+                cosine = float(np.min(np.sum(vectors * reference, 1)))
+                rows.append(
+                    {
+                        "engine": engine,
+                        "precision": precision or "default",
+                        "c32": c32,
+                        "c32_p50": p50_32,
+                        "c1": c1,
+                        "c1_p50": p50_1,
+                        "cosine": cosine,
+                    }
+                )
+        finally:
+            stack.stop()
+    return rows
+
+
+def digits_case(data_dir: Path, threads: int, seconds: float) -> dict[str, float]:
+    """Train and register a digits MLP here (in-process worker), then serve it at 32 clients."""
+    from fastapi.testclient import TestClient
+
+    from deepfeat.config import Settings
+    from deepfeat.db.migrate import upgrade
+    from service.app import create_app
+    from workers.runner import execute_run
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir, bootstrap_key=KEY)
+    upgrade(settings.resolved_database_url)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    spec = {
+        "dataset": "builtin:digits",
+        "task": "classification",
+        "model": {"type": "mlp", "hidden": [64, 32]},
+        "training": {"epochs": 5},
     }
-    with DevStack(data_dir, KEY, worker=False, extra_env=env) as stack:
-        rate, _ = asyncio.run(load(stack.port, 32, seconds))
-        _, latency = asyncio.run(load(stack.port, 1, min(seconds, 4)))
-    return rate, latency
+    with TestClient(create_app(settings)) as client:
+        run_id = client.post("/v1/runs", json=spec, headers=headers).json()["id"]
+        execute_run(run_id, settings, lambda *_: None)
+        registered = client.post("/v1/encoders", json={"run_id": run_id, "name": "digits"}, headers=headers)
+        registered.raise_for_status()
+        client.get("/v1/encoders/digits@1", headers=headers).raise_for_status()  # loads it here too
+        runtime = client.app.state.encoders  # type: ignore[attr-defined]
+        embedder = runtime.servings[(f"run:{run_id}", None)].embedder
+    rows = np.random.default_rng(0).uniform(0, 16, size=(32, 64)).astype(np.float32)
+    items = embedder.prepare(rows.tolist())
+    raw = 32 * timed(lambda: embedder.embed(items, EmbedOptions()), seconds)
+    raw1 = timed(lambda: embedder.embed(items[:1], EmbedOptions()), seconds)
+    env = {"DEEPFEAT_INFERENCE_THREADS": str(threads), "DEEPFEAT_DATA_DIR": str(data_dir)}
+    stack = DevStack(data_dir, KEY, worker=False, extra_env=env).start(timeout_s=300)
+    try:
+        payloads = [
+            request_bytes(stack.port, "/v1/encoders/digits/embed", {"inputs": [row.tolist()]}) for row in rows
+        ]
+        served, _ = asyncio.run(load(stack.port, payloads, 32, seconds))
+    finally:
+        stack.stop()
+    return {"raw_b32": raw, "raw_b1": raw1, "served_c32": served}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    # One torch thread by default: on a 2-core machine the load generator needs the other core, and a
-    # second torch thread on a shared, loaded machine made the raw forward 3.5× slower (OpenMP waits).
+    parser.add_argument("--seconds", type=float, default=6.0)
+    # One thread by default: on a 2-core machine the load generator needs the other core.
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-digits", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx", "avx2")))
 
-    raw32 = raw_rate(32, args.seconds)
-    raw32_bf16 = raw_rate(32, args.seconds, bf16=True)
-    raw1_ms = raw_latency_ms(100)
-    cosine = bf16_cosine()
+    cores = os.cpu_count()
+    print(f"minilm-l6, {args.threads} inference thread(s), {cores} cores, {args.seconds:.0f} s per figure")
+    print(f"CPU flags: {' '.join(flags) or 'none of avx2/avx512/amx'}; bf16 in hardware: {cpu_has_bf16()}")
     with tempfile.TemporaryDirectory() as tmp:
-        batched, batched_ms = serve(Path(tmp) / "batched", args.threads, 32, args.seconds)
-        naive, _ = serve(Path(tmp) / "naive", args.threads, 1, args.seconds)
-
-    print(f"minilm-l6, {args.threads} torch threads, {os.cpu_count()} cores, {args.seconds:.0f} s per figure")
-    print(f"  raw in-process forward, batch 32      {raw32:8.1f} sentences/s")
-    print(f"  HTTP, dynamic batching, 32 clients    {batched:8.1f} req/s → {batched / raw32:.2f}× raw")
-    print(
-        f"  HTTP, naive (max batch 1), 32 clients {naive:8.1f} req/s → batched {batched / naive:.2f}× naive"
-    )
-    ceiling = raw32 / (1000 / raw1_ms)
-    print(
-        f"  (raw batch 32 ÷ raw batch 1 = {ceiling:.2f}×: what batching gains over one-at-a-time forwards "
-        "when nothing else shares the cores)"
-    )
-    print(
-        f"  latency at concurrency 1: HTTP {batched_ms:.1f} ms vs raw batch-1 forward {raw1_ms:.1f} ms "
-        f"(+{batched_ms - raw1_ms:.1f} ms)"
-    )
-    print(
-        f"  bf16 autocast, raw batch 32           {raw32_bf16:8.1f} sentences/s → "
-        f"{raw32_bf16 / raw32:.2f}× fp32, min cosine to fp32 {cosine:.5f}"
-    )
+        root = Path(tmp)
+        cache = GraphCache(ArtifactStore(root / "bench-store"), root / "bench-graphs")
+        minilm = load_pretrained("minilm-l6")
+        serving = Serving(minilm, None, engine="onnx", precision="fp32", cache=cache, threads=args.threads)
+        serving.ensure_int8()
+        ceilings = in_process(serving, args.seconds)
+        print("\nin-process (tokenise + forward + pool)   batch 32 sent/s   batch 1 ms   min cosine to fp32")
+        for name, c in ceilings.items():
+            print(f"  {name:<38} {c['b32']:>10.1f} {c['b1_ms']:>12.2f} {c['cosine']:>14.5f}", flush=True)
+        fp32 = serving._torch(minilm.prepare(SENTENCES), EmbedOptions(normalize=True), "fp32")
+        rows = serve_minilm(root, args.threads, args.seconds, np.stack(fp32))
+        print("\nserver (one sentence per request)       c=32 req/s (p50 ms)   c=1 req/s (p50 ms)   cosine")
+        for r in rows:
+            label = f"{'torch' if r['engine'] == 'torch' else 'auto/onnx'} {r['precision']}"
+            print(
+                f"  {label:<38} {r['c32']:>8.1f} ({r['c32_p50']:5.1f})   {r['c1']:>8.1f} ({r['c1_p50']:5.2f})"
+                f"   {r['cosine']:.5f}"
+            )
+        default = next(r for r in rows if r["engine"] == "auto" and r["precision"] == "default")
+        best32 = max(c["b32"] for n, c in ceilings.items() if n.endswith(("fp32", "bf16")))
+        onnx1 = ceilings["onnx fp32"]["b1_ms"]
+        print("\ntargets (default server: engine auto, precision fp32)")
+        print(f"  c=32 vs best in-process fp32/bf16 ceiling: {default['c32'] / best32:.2f}x (target >= 0.85)")
+        print(f"  c=1 p50 vs raw ONNX batch-1 forward: +{default['c1_p50'] - onnx1:.2f} ms (target <= 3 ms)")
+        print(f"  default precision cosine to fp32: {default['cosine']:.5f} (target >= 0.9999)", flush=True)
+        if not args.skip_digits:
+            d = digits_case(root / "digits", args.threads, args.seconds)
+            print(
+                f"\ndigits MLP (registered here): raw forward batch 32 {d['raw_b32']:.0f} rows/s, batch 1 "
+                f"{d['raw_b1']:.0f} rows/s; served c=32 {d['served_c32']:.0f} req/s (one row each) -> "
+                f"{d['served_c32'] / d['raw_b32']:.3f}x raw batch 32, {d['served_c32'] / d['raw_b1']:.3f}x "
+                "raw batch 1 (target >= 0.8)"
+            )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,6 +95,25 @@ class Settings(BaseSettings):
     embed_bf16: bool = Field(
         default=False, description="Run encoders under bf16 autocast (about 2x on CPUs with AMX/AVX512-BF16)."
     )
+    embed_engine: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description="auto: ONNX Runtime where its graph matches torch (cosine >= 0.9999), else torch.",
+    )
+    embed_precision: Literal["fp32", "auto", "bf16", "int8"] = Field(
+        default="fp32",
+        description="auto: bf16 for batches of 8+ on CPUs with AVX512-BF16/AMX, else fp32 (encoders.md).",
+    )
+    embed_max_batch_tokens: int | None = Field(
+        default=8192, ge=1, description="Padded tokens per forward pass, at most (None: no bound)."
+    )
+    preload_encoders: str = Field(
+        default="",
+        description="Comma-separated catalogue encoders (or `<project id>/<name@version>`) loaded and "
+        "compiled at start-up; /readyz answers 503 until they are.",
+    )
+    inference_device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="Where the API runs encoders (auto: cuda when torch sees a GPU)."
+    )
     inference_threads: int | None = Field(
         default=None,
         ge=1,
@@ -118,6 +138,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def preload(self) -> list[str]:
+        return [ref.strip() for ref in self.preload_encoders.split(",") if ref.strip()]
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,6 +15,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
+from deepfeat.services.serving import start_preload
 from deepfeat.storage import ArtifactStore
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
@@ -69,7 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Enqueuer(settings),
             KeyRateLimiter(settings),
         )
-        app.state.encoders = EncoderRuntime(settings)  # inference thread + batchers, torch threads set
+        # inference thread + batchers + engines (graphs cached in the store), torch threads set
+        app.state.encoders = EncoderRuntime(settings, app.state.deepfeat.store)
+        start_preload(  # a daemon thread: /readyz answers 503 until it is done
+            app.state.encoders, sessions, app.state.deepfeat.store
+        )
         try:
             yield
         finally:

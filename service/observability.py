@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from deepfeat import logs
 from deepfeat.config import Settings
 from deepfeat.db.repositories.dashboard import DashboardRepository
+from deepfeat.encoders import metrics as embedding_metrics
 from deepfeat.services.workers import count_online
 from deepfeat.specs.runs import RunStatus
 from service.deps import State
@@ -42,12 +43,7 @@ REQUEST_LATENCY = Histogram(
     ["method", "route", "status"],
     registry=None,
 )
-EMBEDDING_BATCH_SIZE = Histogram(
-    "deepfeat_embedding_batch_size",
-    "Inputs per forward pass of an encoder (observed by the embedding batcher).",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-    registry=None,
-)
+EMBEDDING_BATCH_SIZE = embedding_metrics.BATCH_SIZE  # fed by the batcher (deepfeat/encoders/batcher.py)
 
 
 def observe_embedding_batch(size: int) -> None:
@@ -85,7 +81,8 @@ class DatabaseCollector(Collector):
 def make_registry(sessions: sessionmaker[Session], settings: Settings) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REQUEST_LATENCY)
-    registry.register(EMBEDDING_BATCH_SIZE)
+    for instrument in embedding_metrics.ALL:  # batch size, tokens, queue depth, inference/tokenising time
+        registry.register(instrument)
     registry.register(DatabaseCollector(sessions, settings))
     return registry
 

@@ -38,10 +38,24 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked `pytest.mark.engines` runs each test that uses settings once per embedding
+    engine (torch and onnx)."""
+    if metafunc.definition.get_closest_marker("engines") and "embed_engine" in metafunc.fixturenames:
+        metafunc.parametrize("embed_engine", ["torch", "onnx"], indirect=True)
+
+
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def embed_engine(request: pytest.FixtureRequest) -> str:
+    """`DEEPFEAT_EMBED_ENGINE` for the test: the default, or each engine under `mark.engines`."""
+    engine: str = getattr(request, "param", "auto")
+    return engine
+
+
+@pytest.fixture
+def settings(data_dir: Path, embed_engine: str) -> Settings:
     """Embedded defaults (SQLite + SQLite broker) in a fresh data dir, migrated."""
-    s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY)
+    s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY, embed_engine=embed_engine)
     upgrade(s.resolved_database_url)
     return s
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
@@ -25,6 +26,7 @@ from deepfeat.db.repositories.extractions import ExtractionLeases
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions
 from deepfeat.encoders.extract import write_embeddings, write_row_ids
+from deepfeat.encoders.runtime import gpu_device
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import load_arrays
 from deepfeat.services.encoders import EncoderService
@@ -95,6 +97,8 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
         assert job is not None
         try:
             embedder = _embedder(session, job, store, settings)
+            if job.device == "gpu":  # the job asked for the gpu queue: run where the GPU is
+                embedder.to(torch.device(gpu_device()))
             data = load_arrays(session.get_one(Dataset, job.dataset_id), store)
         except Exception as exc:
             _finish(sessions, extraction_id, attempt, "failed", error=f"cannot load the job: {exc}")
@@ -103,7 +107,7 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
             layer=job.options.get("layer"),
             pool=job.options.get("pool", "mean"),
             normalize=bool(job.options.get("normalize")),
-            bf16=job.options.get("precision") == "bf16",
+            precision="bf16" if job.options.get("precision") == "bf16" else None,
         )
         project_id, device = job.project_id, job.device
     log.info("extraction %s attempt %d started (%d rows)", extraction_id, attempt, data.n_rows)

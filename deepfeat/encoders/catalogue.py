@@ -169,6 +169,7 @@ def load_pretrained(name: str) -> Embedder:
         if name not in _loaded:
             embedder = entry.build(verified_weights(entry))
             embedder.default_normalize = entry.default_normalize
+            embedder.weights_sha256 = entry.sha256
             _loaded[name] = embedder
         return _loaded[name]
 

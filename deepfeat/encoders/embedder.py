@@ -21,6 +21,7 @@ from deepfeat.errors import DeepfeatError
 from deepfeat.nn.layers import output_of
 
 Pool = Literal["mean", "max", "cls", "none"]
+Precision = Literal["fp32", "bf16", "int8", "auto"]
 
 
 class InvalidInput(DeepfeatError):
@@ -68,7 +69,11 @@ class EmbedOptions:
     layer: str | None = None
     pool: Pool = "mean"
     normalize: bool = False
-    bf16: bool = False
+    precision: Precision | None = None  # None: the server's choice (serving.py)
+
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
 
 
 class Embedder(ABC):
@@ -76,6 +81,8 @@ class Embedder(ABC):
     dim: int
     module: nn.Module
     default_normalize: bool = False
+    weights_sha256: str | None = None  # what an exported graph is cached under (engine.py)
+    device: torch.device = torch.device("cpu")
 
     @abstractmethod
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
@@ -104,6 +111,32 @@ class Embedder(ABC):
         """Tokens in the items (text encoders; for usage reports)."""
         return 0
 
+    def length(self, item: Any) -> int:
+        """What one item costs in a padded batch: its tokens for text, 1 otherwise."""
+        return 1
+
+    def feed(self, items: list[Any]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+        """The tensors `graph` takes for a batch, and the token mask of its output (None: no sequence)."""
+        return (torch.stack(items),), None
+
+    def graph(self, layer: str | None) -> nn.Module | None:
+        """A module mapping `feed`'s tensors to the unpooled features at `layer` (None: the default
+        output), for export to ONNX; None when this encoder has no such graph (torch serves)."""
+        return None
+
+    def dynamic_axes(self) -> list[tuple[int, ...]]:
+        """Per `feed` tensor, the axes that vary between batches (batch; for text also length)."""
+        return [(0,)]
+
+    def probe(self) -> list[Any]:
+        """A fixed probe set of prepared items: engines and precisions are compared with fp32 on it."""
+        raise NotImplementedError
+
+    def to(self, device: torch.device) -> None:
+        """Move the network to `device` (inputs follow in `feed`)."""
+        self.module.to(device)
+        self.device = device
+
     def layer_names(self) -> list[str]:
         return [name for name, _ in self.module.named_modules() if name]
 
@@ -120,7 +153,7 @@ class Embedder(ABC):
 
     def embed(self, items: list[Any], options: EmbedOptions) -> list[Any]:
         """One embedding per item (a flat vector, or a nested list with `pool: none`)."""
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if options.bf16 else nullcontext()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if options.bf16 else nullcontext()
         with torch.inference_mode(), autocast:
             out, mask = self._run(items, options.layer)
         return pool(out.float(), mask, options.pool, options.normalize)

@@ -44,12 +44,14 @@ def onnx_available() -> bool:
 
 class EncoderGraph(nn.Module):
     """The encoder part of a trained network: input → the layer's (or forward_features') output,
-    mean-pooled over positions like `/embed`'s default."""
+    mean-pooled over positions like `/embed`'s default (`pooled=False`: the output as is, which the
+    serving engine pools itself, so every `pool` reads the same graph)."""
 
-    def __init__(self, model: nn.Module, layer: str | None) -> None:
+    def __init__(self, model: nn.Module, layer: str | None, pooled: bool = True) -> None:
         super().__init__()
         self.model = model
         self.layer = layer
+        self.pooled = pooled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.layer is None:
@@ -65,6 +67,8 @@ class EncoderGraph(nn.Module):
             finally:
                 handle.remove()
             out = captured[0]
+        if not self.pooled:
+            return out
         if out.dim() == 3:
             return out.mean(1)
         if out.dim() > 3:

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image, UnidentifiedImageError
+from torch import nn
 
 from deepfeat.encoders.embedder import Embedder, InvalidInput
 
@@ -104,5 +105,24 @@ class ImageEmbedder(Embedder):
         return [preprocess(array_image(np.asarray(row))) for row in rows]
 
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        features: torch.Tensor = self.net.extract_features(torch.stack(items))
+        features: torch.Tensor = self.net.extract_features(torch.stack(items).to(self.device))
         return features, None  # N×1280×7×7: `mean` pooling is the global average pool
+
+    def graph(self, layer: str | None) -> nn.Module | None:
+        return _Features(self.net) if layer is None else None
+
+    def probe(self) -> list[Any]:
+        generator = torch.Generator().manual_seed(0)
+        return list((torch.rand(4, 3, CROP, CROP, generator=generator) * 2 - 1).unbind(0))
+
+
+class _Features(nn.Module):
+    """EfficientNet's feature map as a module of its own (what the ONNX engine exports)."""
+
+    def __init__(self, net: EfficientNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net.extract_features(images)
+        return out

@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, numeric_input, text_inputs
+from deepfeat.encoders.export import EncoderGraph
+from deepfeat.encoders.text import PROBE_TEXTS
 from deepfeat.nn import DeepfeatModel, tokeniser_of
 
 
@@ -47,7 +50,18 @@ class TrainedEmbedder(Embedder):
         return [torch.from_numpy(numeric_input(i, item, self.input_shape)) for i, item in enumerate(inputs)]
 
     def forward(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.model.forward_features(torch.stack(items)), None
+        return self.model.forward_features(torch.stack(items).to(self.device)), None
 
     def forward_all(self, items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.model(torch.stack(items)), None
+        return self.model(torch.stack(items).to(self.device)), None
+
+    def graph(self, layer: str | None) -> nn.Module | None:
+        return EncoderGraph(self.model, layer, pooled=False).eval()
+
+    def probe(self) -> list[Any]:
+        """Seeded inputs: the texts of the pretrained probe for a text run, else 16 standard-normal rows
+        (the network standardises its inputs, so these land in its working range)."""
+        if self.modality == "text":
+            return self.prepare(PROBE_TEXTS)
+        generator = torch.Generator().manual_seed(0)
+        return list(torch.randn(16, *self.input_shape, generator=generator).unbind(0))

@@ -94,6 +94,12 @@ class EncoderService:
             for r in rows
         ]
 
+    def describe(self, resolved: Resolved) -> dict[str, Any]:
+        """The catalogue entry of a resolved encoder."""
+        if resolved.registered is None:
+            return PRETRAINED[resolved.name].describe()
+        return self._describe([resolved.registered])[0]
+
     def _input_shape(self, run_id: str) -> list[int]:
         run = RunRepository(self.session, self.project_id).get(run_id)
         dataset = self.session.get(Dataset, run.dataset_id) if run else None
@@ -141,7 +147,9 @@ class EncoderService:
     def run_embedder(self, run_id: str) -> TrainedEmbedder:
         """A succeeded run's network as an encoder (what registering, serving and extraction use)."""
         trained = load_trained(self.session, self.project_id, run_id, self.store, self.settings)
-        return TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
+        embedder = TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
+        embedder.weights_sha256 = trained.weights_sha256
+        return embedder
 
     # --- serving -------------------------------------------------------------------------------------
     def resolve(self, ref: str, runtime: EncoderRuntime) -> Resolved:
@@ -311,5 +319,5 @@ def options_for(
         layer=chosen,
         pool=how,  # type: ignore[arg-type]
         normalize=resolved.embedder.default_normalize if normalize is None else normalize,
-        bf16=(precision == "bf16") if precision is not None else settings.embed_bf16,
+        precision=precision or ("bf16" if settings.embed_bf16 else None),  # type: ignore[arg-type]
     )

@@ -69,7 +69,7 @@ class ExtractionService:
                     "normalize": options.normalize,
                     "precision": "bf16" if options.bf16 else "fp32",
                 },
-                device="cpu",
+                device=request.device,
                 status="queued",
                 max_attempts=self.settings.max_attempts,
                 progress={"rows_done": 0, "rows_total": dataset.n_rows},

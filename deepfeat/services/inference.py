@@ -44,6 +44,7 @@ class TrainedModel:
     schema: dict[str, Any]
     input_shape: list[int]
     anomaly: dict[str, Any] | None
+    weights_sha256: str | None = None  # the served network's identity (its ONNX graph is cached by it)
 
 
 _cache: OrderedDict[tuple[str, str], TrainedModel] = OrderedDict()
@@ -88,7 +89,7 @@ def load_trained(
         if "anomaly.json" in artifacts
         else None
     )
-    trained = TrainedModel(setup.model, spec, dataset.schema, setup.input_shape, anomaly)
+    trained = TrainedModel(setup.model, spec, dataset.schema, setup.input_shape, anomaly, weights.sha256)
     _cache[key] = trained
     while len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)

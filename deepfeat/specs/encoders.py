@@ -35,6 +35,13 @@ class EncoderOut(ResponseModel):
     archived_at: datetime | None = None
 
 
+class EncoderDetail(EncoderOut):
+    serving: dict[str, Any] = Field(
+        description="how this server runs it: `engine` (onnx|torch), `device`, `default_precision`, and per "
+        "precision (fp32, bf16, int8) its engine and min cosine to fp32 on a fixed probe set"
+    )
+
+
 class EncoderPage(ResponseModel):
     data: list[EncoderOut]
     next_after: str | None
@@ -68,7 +75,11 @@ class EmbedRequest(SpecModel):
         default=None, description="default: `mean` (the catalogue entry's)"
     )
     normalize: bool | None = Field(default=None, description="L2-normalise; default: the encoder's")
-    precision: Literal["fp32", "bf16"] | None = Field(default=None, description="default: the server's")
+    precision: Literal["fp32", "bf16", "int8", "auto"] | None = Field(
+        default=None,
+        description="default: the server's (DEEPFEAT_EMBED_PRECISION); int8 runs the quantised ONNX graph; "
+        "auto: bf16 for large batches where the CPU has bf16 units",
+    )
 
 
 class EmbedResponse(ResponseModel):

@@ -27,6 +27,9 @@ class ExtractionRequest(SpecModel):
     )
     normalize: bool | None = Field(default=None, description="L2-normalise; default: the encoder's")
     precision: Literal["fp32", "bf16"] | None = Field(default=None, description="default: the server's")
+    device: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="`gpu`: the job goes to the `gpu` queue and runs on a worker's CUDA device"
+    )
 
 
 class ExtractionOut(ResponseModel):

@@ -22,11 +22,13 @@ from deepfeat.services.encoders import (
     options_for,
     pretrained,
 )
+from deepfeat.services.serving import describe_serving
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
     EmbedRequest,
     EmbedResponse,
+    EncoderDetail,
     EncoderOut,
     EncoderPage,
     RegisterEncoder,
@@ -126,6 +128,20 @@ def list_encoders(
     return EncoderPage(data=[EncoderOut.model_validate(e) for e in entries], next_after=next_after)
 
 
+@router.get("/{ref}", response_model=EncoderDetail)
+async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runtime) -> EncoderDetail:
+    """One encoder's entry and how this server serves it: engine, device and each precision's cosine
+    to fp32 on a fixed probe set (the first call loads it and builds its ONNX graphs: seconds)."""
+    resolved = await resolve(ref, who, state, runtime)
+
+    def describe() -> EncoderDetail:
+        with state.sessions() as session:
+            entry = EncoderService(session, who.project_id, state.settings, state.store).describe(resolved)
+        return EncoderDetail.model_validate({**entry, "serving": describe_serving(resolved, runtime)})
+
+    return await run_in_threadpool(describe)
+
+
 @router.post("", status_code=201, response_model=EncoderOut)
 def register_encoder(body: RegisterEncoder, who: Writer, session: DbSession, state: State) -> EncoderOut:
     """Register a succeeded run as `name@version` (1, 2, …); `name@latest` moves to it."""
@@ -196,7 +212,7 @@ async def embed(
     options = options_for(resolved, body.layer, body.pool, body.normalize, body.precision, settings)
     items = await prepare(resolved, body.inputs)
     try:
-        vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
+        vectors = await runtime.embed(resolved.key, resolved.embedder, items, options, resolved.layer)
     except QueueFull as exc:
         return busy(exc)
     return EmbedResponse(
@@ -207,5 +223,5 @@ async def embed(
         layer=options.layer,
         pool=options.pool,
         normalized=options.normalize,
-        precision="bf16" if options.bf16 else "fp32",
+        precision=options.precision or state.settings.embed_precision,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -20,8 +20,14 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
-def readyz(state: State) -> JSONResponse:
+def readyz(state: State, request: Request) -> JSONResponse:
     checks: dict[str, Any] = {}
+    runtime = getattr(request.app.state, "encoders", None)
+    if runtime is not None and state.settings.preload:  # DEEPFEAT_PRELOAD_ENCODERS: loaded yet?
+        errors = runtime.preload_errors
+        checks["encoders"] = (
+            "loading" if not runtime.ready.is_set() else f"failed: {errors}" if errors else "ok"
+        )
     try:
         with state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 
+pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
+
 
 @pytest.fixture
 def small_queue_client(settings: Settings) -> Iterator[TestClient]:

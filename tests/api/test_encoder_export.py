@@ -19,6 +19,8 @@ from deepfeat.data.builtins import load_builtin
 from tests.api.test_encoders import DIGITS_MLP
 from tests.api.test_inference import trained_run
 
+pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
+
 CNN = {
     "dataset": "builtin:digits",
     "task": "classification",

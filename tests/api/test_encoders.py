@@ -15,6 +15,8 @@ from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
 from tests.api.test_inference import trained_run
 
+pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
+
 DIGITS_MLP = {
     "dataset": "builtin:digits",
     "task": "classification",

@@ -23,6 +23,8 @@ from tests.api.test_inference import trained_run
 from workers.extractor import execute_extraction
 from workers.reaper import reap_extractions
 
+pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
+
 
 def submit(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
     return client.post("/v1/extractions", json=body, headers=headers)

@@ -108,6 +108,7 @@ FILL_BY_ROUTE: dict[tuple[str, str], Callable[[World], str]] = {
     ("/v1/encoders/{name}/embed", "name"): lambda w: w.encoder_name,
     ("/v1/encoders/{ref}/export", "ref"): lambda w: f"{w.encoder_name}@1",
     ("/v1/encoders/{ref}:archive", "ref"): lambda w: f"{w.encoder_name}@1",
+    ("/v1/encoders/{ref}", "ref"): lambda w: f"{w.encoder_name}@1",
     ("/v1/extractions/{extraction_id}/artifacts/{name}", "name"): lambda w: "embeddings.npy",
 }
 FILL: dict[str, Callable[[World], str]] = {

@@ -65,3 +65,63 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_lives_on() -> None:
 
     asyncio.run(main())
     assert calls == [1, 1]
+
+
+def test_batches_are_bounded_by_padded_tokens_as_well_as_inputs() -> None:
+    """Items are strings standing for their token count: 8 short ones and 2 long ones, queued together,
+    under a 64-token budget; no batch may pad past it (a lone over-budget request still runs)."""
+    ran: list[list[str]] = []
+
+    def fn(items: list[str]) -> list[str]:
+        ran.append(items)
+        return items
+
+    async def main() -> list[list[str]]:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(fn, pool, max_batch=32, max_wait_s=0.05, max_tokens=64, length=len)
+            texts = ["a" * 4] * 8 + ["b" * 40, "c" * 100]
+            return await asyncio.gather(*(batcher.submit([t]) for t in texts))
+
+    answers = asyncio.run(main())
+    assert [a[0] for a in answers] == ["a" * 4] * 8 + ["b" * 40, "c" * 100]  # each got its own
+    for batch in ran:
+        assert len(batch) == 1 or len(batch) * max(len(t) for t in batch) <= 64, batch
+    assert max(len(b) for b in ran) > 1  # still coalesced
+    assert ["c" * 100] in ran
+
+
+def test_a_lone_client_does_not_wait_for_company() -> None:
+    """At concurrency 1 there is nothing to wait for: with a 30 s max wait a single request still
+    comes back at once (the wait applies only after a batch that held several requests)."""
+
+    async def main() -> list[int]:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(lambda items: items, pool, max_batch=8, max_wait_s=30)
+            answers = []
+            for i in range(3):
+                answers += await asyncio.wait_for(batcher.submit([i]), timeout=10)
+            return answers
+
+    assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_the_batcher_feeds_the_batch_metrics() -> None:
+    from deepfeat.encoders import metrics
+
+    def count(name: str) -> float:
+        for metric in metrics.BATCH_SIZE.collect() + metrics.BATCH_TOKENS.collect():
+            for sample in metric.samples:
+                if sample.name == name:
+                    return sample.value
+        return 0.0
+
+    before = count("deepfeat_embedding_batch_size_count"), count("deepfeat_embedding_batch_tokens_sum")
+
+    async def main() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(lambda items: items, pool, max_batch=8, length=len)
+            await batcher.submit(["abc", "abcdef"])
+
+    asyncio.run(main())
+    assert count("deepfeat_embedding_batch_size_count") == before[0] + 1
+    assert count("deepfeat_embedding_batch_tokens_sum") == before[1] + 12  # 2 inputs padded to 6

@@ -1,0 +1,231 @@
+"""How one loaded encoder serves a batch: which engine (ONNX Runtime or torch), which precision, in
+what chunks — decided once at load from checks on a fixed probe set, reported by GET /v1/encoders/{ref}.
+
+Engines (`DEEPFEAT_EMBED_ENGINE`): `onnx` serves the default layer from the exported graph; `torch`
+never exports; `auto` (default) serves from the graph only if it matches torch to cosine ≥ 0.9999 on
+the probe. A `layer=` other than the exported one always runs on torch, whose hooks reach any module.
+
+Precisions (`DEEPFEAT_EMBED_PRECISION`, or a request's `precision`): `fp32` (default: exact, and the
+same answer whatever a request is batched with); `bf16` (torch autocast); `int8` (ORT dynamic
+quantisation); `auto`: fp32, and bf16 for chunks of `BF16_MIN_BATCH` or more inputs on a CPU with
+AVX512-BF16/AMX when bf16's probe cosine is ≥ 0.999 — measured here, bf16 was 1.4-2.0× fp32 at batch 32
+on such a CPU but 0.56-0.67× at batch 1, and 0.6× everywhere on a CPU without the instructions. `auto` never
+picks a precision whose cosine is under 0.999, but its answers move in the 4th decimal with the batch
+a request lands in, which is why it is not the default.
+
+Chunks: a batch is sorted by input length and cut into chunks of at most `max_batch` inputs and
+`max_tokens` padded tokens, each padded to its own longest input, so one long text no longer pads the
+whole batch; results go back in the callers' order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfeat.encoders import metrics
+from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput, pool
+from deepfeat.encoders.engine import GraphCache, OnnxEngine
+
+log = logging.getLogger("deepfeat.encoders")
+ONNX_MIN_COSINE = 0.9999
+AUTO_MIN_COSINE = 0.999
+BF16_MIN_BATCH = 8
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
+    """Whether bf16 matmuls run in hardware here (AVX512-BF16 or AMX-BF16)."""
+    found = cpu_flags() if flags is None else flags
+    return bool({"avx512_bf16", "amx_bf16"} & found)
+
+
+def min_cosine(a: list[Any], b: list[Any]) -> float:
+    x, y = np.stack([np.ravel(v) for v in a]), np.stack([np.ravel(v) for v in b])
+    dots = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)).clip(1e-12)
+    return float(dots.min())
+
+
+class Serving:
+    """One encoder's engines and precisions (for its default `layer`), checked at load."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        layer: str | None,
+        *,
+        engine: str,
+        precision: str,
+        cache: GraphCache | None,
+        threads: int,
+        device: str = "cpu",
+        max_batch: int = 32,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.embedder, self.layer = embedder, layer
+        self.engine_setting, self.precision_setting = engine, precision
+        self.cache, self.threads, self.device = cache, threads, device
+        self.max_batch, self.max_tokens = max_batch, max_tokens
+        self.onnx: OnnxEngine | None = None
+        self.int8: OnnxEngine | None = None
+        self.reports: dict[str, dict[str, Any]] = {}
+        self._probe = embedder.probe()
+        self._reference = self._torch(self._probe, EmbedOptions(layer=layer), "fp32")
+        self.reports["fp32"] = {"engine": "torch", "cosine_to_fp32": 1.0, "available": True}
+        self._load_onnx()
+        bf16 = self._torch(self._probe, EmbedOptions(layer=layer, precision="bf16"), "bf16")
+        self.reports["bf16"] = {
+            "engine": "torch",
+            "cosine_to_fp32": round(min_cosine(bf16, self._reference), 6),
+            "available": True,
+            "hardware": cpu_has_bf16() or device == "cuda",
+        }
+        if precision == "int8":
+            self.ensure_int8()
+        else:
+            self.reports["int8"] = {"engine": "onnx", "cosine_to_fp32": None, "available": None}
+
+    # --- loading -------------------------------------------------------------------------------------
+    def _load_onnx(self) -> None:
+        if self.engine_setting == "torch" or self.cache is None:
+            return
+        try:
+            graph = self.cache.graph(self.embedder, self.layer, "fp32")
+            if graph is None:
+                return
+            engine = OnnxEngine(graph, self.threads, self.device)
+        except Exception as exc:  # no graph: torch serves (and says so in the report)
+            log.warning("no ONNX graph for this encoder (%s); serving it on torch", exc)
+            self.reports["fp32"]["onnx_error"] = str(exc)[:300]
+            return
+        cosine = min_cosine(self._graph_run(engine, self._probe, EmbedOptions()), self._reference)
+        self.reports["fp32"]["onnx_cosine_to_torch"] = round(cosine, 7)
+        if cosine >= ONNX_MIN_COSINE or self.engine_setting == "onnx":
+            self.onnx = engine
+            self.reports["fp32"].update(engine="onnx", providers=engine.providers)
+
+    def ensure_int8(self) -> OnnxEngine | None:
+        """The int8 engine, built (quantised and checked) on first use; None where there is no graph."""
+        if (
+            self.int8 is None
+            and self.cache is not None
+            and self.reports.get("int8", {}).get("available") is not False
+        ):
+            report: dict[str, Any] = {"engine": "onnx", "cosine_to_fp32": None, "available": False}
+            try:
+                graph = self.cache.graph(self.embedder, self.layer, "int8")
+                if graph is not None:
+                    self.int8 = OnnxEngine(graph, self.threads, self.device)
+                    out = self._graph_run(self.int8, self._probe, EmbedOptions())
+                    report.update(cosine_to_fp32=round(min_cosine(out, self._reference), 6), available=True)
+            except Exception as exc:
+                log.warning("no int8 graph for this encoder: %s", exc)
+                report["error"] = str(exc)[:300]
+            self.reports["int8"] = report
+        return self.int8
+
+    # --- choosing ------------------------------------------------------------------------------------
+    def default_precision(self) -> str:
+        """What a request without `precision` gets: the setting, `auto` resolved per chunk."""
+        return self.precision_setting
+
+    def _auto_bf16(self, n: int) -> bool:
+        return (
+            n >= BF16_MIN_BATCH
+            and self.reports["bf16"]["hardware"]
+            and self.reports["bf16"]["cosine_to_fp32"] >= AUTO_MIN_COSINE
+        )
+
+    def plan(self, options: EmbedOptions, n: int) -> tuple[str, str]:
+        """(engine, precision) for a chunk of `n` inputs with `options`."""
+        precision = options.precision or self.precision_setting
+        if precision == "auto":
+            precision = "bf16" if self._auto_bf16(n) else "fp32"
+        on_graph = options.layer == self.layer
+        if precision == "int8":
+            if not on_graph or self.ensure_int8() is None:
+                raise InvalidInput(
+                    "/precision",
+                    "int8 runs on the encoder's ONNX graph of its default layer; this request "
+                    "(layer or encoder) has none: use fp32 or bf16",
+                )
+            return "onnx", "int8"
+        if precision == "fp32" and on_graph and self.onnx is not None:
+            return "onnx", "fp32"
+        return "torch", precision
+
+    # --- running -------------------------------------------------------------------------------------
+    def run(self, items: list[Any], options: EmbedOptions) -> list[Any]:
+        """Embeddings of a batch in the callers' order, computed in length-sorted, token-bounded chunks."""
+        order = sorted(range(len(items)), key=lambda i: self.embedder.length(items[i]))
+        results: list[Any] = [None] * len(items)
+        for chunk in self._chunks(order, items):
+            part = [items[i] for i in chunk]
+            for i, vector in zip(chunk, self._run_chunk(part, options), strict=True):
+                results[i] = vector
+        return results
+
+    def _chunks(self, order: list[int], items: list[Any]) -> list[list[int]]:
+        chunks: list[list[int]] = [[]]
+        for i in order:  # ascending length: the last item of a chunk is its longest
+            longest = self.embedder.length(items[i])
+            grown = len(chunks[-1]) + 1
+            too_many = grown > self.max_batch
+            too_long = self.max_tokens is not None and grown * longest > self.max_tokens
+            if chunks[-1] and (too_many or too_long):
+                chunks.append([])
+            chunks[-1].append(i)
+        return chunks
+
+    def _run_chunk(self, items: list[Any], options: EmbedOptions) -> list[Any]:
+        engine, precision = self.plan(options, len(items))
+        started = time.perf_counter()
+        if engine == "onnx":
+            graph = self.int8 if precision == "int8" else self.onnx
+            assert graph is not None
+            out = self._graph_run(graph, items, options)
+        else:
+            out = self._torch(items, options, precision)
+        metrics.INFERENCE_SECONDS.labels(engine, precision).observe(time.perf_counter() - started)
+        return out
+
+    def _graph_run(self, graph: OnnxEngine, items: list[Any], options: EmbedOptions) -> list[Any]:
+        tensors, mask = self.embedder.feed(items)
+        return pool(graph.run(tensors), mask, options.pool, options.normalize)
+
+    def _torch(self, items: list[Any], options: EmbedOptions, precision: str) -> list[Any]:
+        fixed = EmbedOptions(
+            options.layer, options.pool, options.normalize, "bf16" if precision == "bf16" else None
+        )
+        return self.embedder.embed(items, fixed)
+
+    def describe(self) -> dict[str, Any]:
+        """Engines and precisions as measured on the probe set (int8 is measured here if not yet)."""
+        if self.engine_setting != "torch":
+            self.ensure_int8()
+        return {
+            "engine": "onnx" if self.onnx is not None else "torch",
+            "engine_setting": self.engine_setting,
+            "default_precision": self.precision_setting,
+            "device": self.device,
+            "probe_inputs": len(self._probe),
+            "precisions": self.reports,
+            "cpu_bf16": cpu_has_bf16(),
+            "torch_threads": torch.get_num_threads(),
+        }

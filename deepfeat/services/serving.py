@@ -1,0 +1,54 @@
+"""Encoders as this API process serves them: the serving report of GET /v1/encoders/{ref}, and the
+start-up preload (`DEEPFEAT_PRELOAD_ENCODERS`) that /readyz waits for."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from deepfeat.encoders.runtime import EncoderRuntime
+from deepfeat.errors import NotFound
+from deepfeat.services.encoders import EncoderService, Resolved, pretrained
+from deepfeat.storage import ArtifactStore
+
+
+def describe_serving(resolved: Resolved, runtime: EncoderRuntime) -> dict[str, Any]:
+    """How the encoder serves here: engine, device and each precision's cosine to fp32 on the probe
+    set (loads it and builds its graphs if this process has not yet)."""
+    return runtime.serving(resolved.key, resolved.embedder, resolved.layer).describe()
+
+
+def preload(runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore) -> None:
+    """Load and compile `DEEPFEAT_PRELOAD_ENCODERS` (catalogue names, or `<project id>/<ref>` for a
+    registered one), then mark the runtime ready; a failure is kept for /readyz to show."""
+    try:
+        for ref in runtime.settings.preload:
+            try:
+                project_id, _, name = ref.rpartition("/")
+                if project_id:
+                    with sessions() as session:
+                        resolved = EncoderService(session, project_id, runtime.settings, store).resolve(
+                            name, runtime
+                        )
+                else:
+                    found = pretrained(ref)
+                    if found is None:
+                        raise NotFound(f"no catalogue encoder {ref!r} (registered: `<project id>/name@v`)")
+                    resolved = found
+                runtime.serving(resolved.key, resolved.embedder, resolved.layer)
+            except Exception as exc:  # reported by /readyz; the other encoders still load
+                runtime.preload_errors[ref] = str(exc)
+    finally:
+        runtime.ready.set()
+
+
+def start_preload(
+    runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore
+) -> threading.Thread:
+    """`preload` in a daemon thread, so the server answers /healthz (and /readyz: 503) meanwhile."""
+    thread = threading.Thread(target=preload, args=(runtime, sessions, store), daemon=True, name="preload")
+    thread.start()
+    return thread

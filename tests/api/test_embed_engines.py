@@ -1,0 +1,160 @@
+"""The engine underneath the embedding routes, through the HTTP stack: what GET /v1/encoders/{ref}
+reports, the batcher's metrics on /metrics, preloading behind /readyz, int8 on request, and
+extraction jobs that ask for the gpu queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from deepfeat.config import Settings
+from deepfeat.db.models import Extraction
+from deepfeat.encoders.embedder import EmbedOptions
+from tests.api.test_encoders import DIGITS_MLP
+from tests.api.test_extractions import submit, text_dataset
+from tests.api.test_inference import trained_run
+from workers.extractor import execute_extraction
+
+
+def test_an_encoder_reports_its_engine_and_each_precisions_cosine(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    response = client.get("/v1/encoders/minilm-l6", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["ref"], body["dim"], body["kind"]) == ("minilm-l6", 384, "pretrained")
+    serving = body["serving"]
+    assert serving["engine"] == "onnx"  # auto: the graph matched torch on the probe
+    assert serving["precisions"]["fp32"]["onnx_cosine_to_torch"] >= 0.9999
+    assert 0.999 <= serving["precisions"]["bf16"]["cosine_to_fp32"] <= 1.0
+    assert 0.9 < serving["precisions"]["int8"]["cosine_to_fp32"] < 1.0
+    assert client.get("/v1/encoders/nope@2", headers=admin_headers).status_code == 404
+    assert client.get("/v1/encoders/minilm-l6").status_code == 401
+
+
+def test_a_registered_encoder_serves_from_its_graph_with_torch_answers(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    run_id = trained_run(client, admin_headers, settings, {**DIGITS_MLP, "training": {"epochs": 1}})
+    registered = client.post("/v1/encoders", json={"run_id": run_id, "name": "dg"}, headers=admin_headers)
+    assert registered.status_code == 201, registered.text
+    assert client.get("/v1/encoders/dg@1", headers=admin_headers).json()["serving"]["engine"] == "onnx"
+    rows = np.random.default_rng(0).uniform(0, 16, size=(5, 64)).tolist()
+    on_graph = client.post("/v1/encoders/dg/embed", json={"inputs": rows}, headers=admin_headers).json()
+    # forward_features is `features` after the input norm: named as a layer, torch's hook answers it
+    layer = client.post(
+        "/v1/encoders/dg/embed", json={"inputs": rows, "layer": "features"}, headers=admin_headers
+    )
+    assert layer.status_code == 200, layer.text
+    assert np.allclose(layer.json()["embeddings"], on_graph["embeddings"], atol=1e-5)
+    runtime = client.app.state.encoders  # type: ignore[attr-defined]
+    embedder = runtime.servings[(f"run:{run_id}", None)].embedder
+    expected = np.stack(embedder.embed(embedder.prepare(rows), EmbedOptions()))  # torch, directly
+    assert np.allclose(np.asarray(on_graph["embeddings"]), expected, atol=1e-5)
+
+
+def test_a_layer_request_on_the_onnx_engine_falls_back_to_torch_with_the_same_answer(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """MiniLM's last layer, named, is what its graph outputs: torch (hooks) and ONNX must agree."""
+    texts = ["a layer request", "and a second, longer text to pad against"]
+    default = client.post("/v1/encoders/minilm-l6/embed", json={"inputs": texts}, headers=admin_headers)
+    named = client.post(
+        "/v1/encoders/minilm-l6/embed",
+        json={"inputs": texts, "layer": "encoder.layer.5"},
+        headers=admin_headers,
+    )
+    assert named.status_code == 200, named.text
+    runtime = client.app.state.encoders  # type: ignore[attr-defined]
+    serving = runtime.servings[("pretrained:minilm-l6", None)]
+    assert serving.plan(EmbedOptions(layer="encoder.layer.5"), 2)[0] == "torch"
+    assert serving.plan(EmbedOptions(), 2)[0] == "onnx"
+    assert np.allclose(default.json()["embeddings"], named.json()["embeddings"], atol=1e-5)
+
+
+def test_int8_on_request_and_the_batchers_metrics(client: TestClient, admin_headers: dict[str, str]) -> None:
+    texts = ["the first sentence", "a second, somewhat longer sentence than the first"]
+    fp32 = client.post("/v1/encoders/minilm-l6/embed", json={"inputs": texts}, headers=admin_headers)
+    int8 = client.post(
+        "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "int8"}, headers=admin_headers
+    )
+    assert int8.status_code == 200, int8.text
+    assert (fp32.json()["precision"], int8.json()["precision"]) == ("fp32", "int8")
+    a, b = np.asarray(fp32.json()["embeddings"]), np.asarray(int8.json()["embeddings"])
+    assert not np.allclose(a, b, atol=1e-6)  # really quantised
+    assert np.min(np.sum(a * b, axis=1)) > 0.9
+    layered = client.post(
+        "/v1/encoders/minilm-l6/embed",
+        json={"inputs": texts, "precision": "int8", "layer": "encoder.layer.1"},
+        headers=admin_headers,
+    )
+    assert (layered.status_code, layered.json()["loc"]) == (422, "/precision")
+    auto = client.post(
+        "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "auto"}, headers=admin_headers
+    )
+    assert auto.json()["precision"] == "auto"  # 2 inputs: under the bf16 batch size, so fp32's answer
+    assert np.allclose(auto.json()["embeddings"], a, atol=1e-6)
+
+    metrics = client.get("/metrics").text
+    samples = _samples(metrics)
+    assert samples["deepfeat_embedding_batch_size_count"] >= 2
+    assert samples["deepfeat_embedding_batch_tokens_sum"] > 0
+    assert samples['deepfeat_embedding_queue_depth{encoder="pretrained:minilm-l6"}'] == 0
+    assert samples['deepfeat_embedding_inference_duration_seconds_count{engine="onnx",precision="int8"}'] >= 1
+    assert samples["deepfeat_embedding_tokenization_duration_seconds_count"] >= 2
+
+
+def _samples(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("deepfeat_embedding") and " " in line:
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def test_preloaded_encoders_gate_readiness(settings: Settings, admin_headers: dict[str, str]) -> None:
+    from service.app import create_app
+
+    good = settings.model_copy(update={"preload_encoders": "minilm-l6"})
+    with TestClient(create_app(good)) as client:
+        runtime = client.app.state.encoders  # type: ignore[attr-defined]
+        early = client.get("/readyz")
+        assert early.status_code == (200 if runtime.ready.is_set() else 503)
+        assert runtime.ready.wait(timeout=240)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["encoders"] == "ok"
+        assert ("pretrained:minilm-l6", None) in runtime.servings  # loaded before any request
+
+    bad = settings.model_copy(update={"preload_encoders": "no-such-encoder"})
+    with TestClient(create_app(bad)) as client:
+        assert client.app.state.encoders.ready.wait(timeout=60)  # type: ignore[attr-defined]
+        refused = client.get("/readyz")
+        assert refused.status_code == 503
+        assert "no-such-encoder" in refused.json()["checks"]["encoders"]
+
+
+def test_an_extraction_can_ask_for_the_gpu_queue(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    dataset_id = text_dataset(client, admin_headers, n=3)
+    queues: list[Any] = []
+    queued = submit(client, admin_headers, encoder="minilm-l6", dataset=dataset_id, device="gpu")
+    assert queued.status_code == 202, queued.text
+    with client.app.state.deepfeat.sessions() as session:  # type: ignore[attr-defined]
+        row = session.scalars(select(Extraction).where(Extraction.id == queued.json()["id"])).one()
+        assert row.device == "gpu"
+    execute_extraction(queued.json()["id"], settings, lambda *a: queues.append(a))
+    done = client.get(f"/v1/extractions/{queued.json()['id']}", headers=admin_headers).json()
+    if torch.cuda.is_available():
+        assert done["status"] == "succeeded"
+    else:  # honest on a CPU host: the job fails naming why, it does not quietly run on the CPU
+        assert done["status"] == "failed"
+        assert "CUDA" in done["error"]
+    bad = submit(client, admin_headers, encoder="minilm-l6", dataset=dataset_id, device="tpu")
+    assert (bad.status_code, bad.json()["loc"]) == (422, "/device")
