@@ -130,6 +130,7 @@ class EncoderService:
             self.repo.set_alias(name, LATEST, encoder.id)
         except IntegrityError:  # a concurrent registration took this version
             raise Conflict(f"{name} was registered concurrently; retry") from None
+        self._alias_moved(name, LATEST, encoder)
         return self._describe([encoder])[0]
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -139,9 +140,18 @@ class EncoderService:
         if encoder is None:
             raise NotFound(f"encoder {name}@{version} not found")
         self.repo.set_alias(name, alias, encoder.id)
+        self._alias_moved(name, alias, encoder)
+
+    def _alias_moved(self, name: str, alias: str, encoder: Encoder | None) -> None:
+        """Tell the project's webhooks where `name@alias` points now (`version: null`: nowhere)."""
         WebhookService(self.session, self.project_id).emit(
             "encoder.alias_moved",
-            {"name": name, "alias": alias, "version": version, "encoder_id": encoder.id},
+            {
+                "name": name,
+                "alias": alias,
+                "version": encoder.version if encoder is not None else None,
+                "encoder_id": encoder.id if encoder is not None else None,
+            },
         )
 
     def run_embedder(self, run_id: str) -> TrainedEmbedder:
@@ -201,6 +211,7 @@ class EncoderService:
             self.repo.drop_alias(encoder.name, LATEST)
         else:
             self.repo.set_alias(encoder.name, LATEST, newest.id)
+        self._alias_moved(encoder.name, LATEST, newest)
         return self._describe([encoder])[0]
 
     # --- fine-tuning ---------------------------------------------------------------------------------

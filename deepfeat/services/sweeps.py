@@ -26,6 +26,7 @@ from deepfeat.specs.sweeps import SWEEP_TERMINAL, SweepOut, SweepSpec, SweepTria
 from deepfeat.storage import ArtifactStore
 from deepfeat.sweeps.space import apply, decode, distribution, grid_size
 from deepfeat.sweeps.study import TrialRecord, propose, should_prune
+from deepfeat.train.setup import metric_names
 
 _STATE = {"succeeded": "complete", "pruned": "pruned", "failed": "fail", "cancelled": "fail"}
 
@@ -49,6 +50,13 @@ class SweepService:
             raise SpecError("/run_cap", f"a {spec.method} sweep needs `run_cap` (its number of trials)")
         else:
             run_cap = spec.run_cap
+        logged = metric_names(spec.base.task)
+        if spec.metric.name not in logged:  # every trial would end without a value to judge it by
+            raise SpecError(
+                "/metric/name",
+                f"{spec.metric.name!r} is not logged per epoch for {spec.base.task}; use one of "
+                + ", ".join(logged),
+            )
         base = spec.base.model_dump(mode="json")
         for path, param in spec.parameters.items():
             try:

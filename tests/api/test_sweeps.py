@@ -94,6 +94,7 @@ def test_grid_runs_every_point_once(client: TestClient, admin_headers: dict[str,
             "no field",
         ),
         ({"parameters": {"model.nope.x": {"values": [1]}}}, "/parameters/model.nope.x", "not an object"),
+        ({"metric": {"name": "val_accuracyy", "goal": "maximize"}}, "/metric/name", "not logged per epoch"),
         (
             {"parameters": {"training.optimizer.lr": {"values": [-1.0]}}},
             "/parameters/training.optimizer.lr",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
+from tests.api.test_encoders import DIGITS_MLP
+from tests.api.test_inference import trained_run
 from tests.api.test_sweeps import SWEEP
 from tests.keys import key_headers
 
@@ -62,3 +64,28 @@ def test_ending_a_sweep_and_a_run_queues_deliveries(
     assert completed["payload"]["data"]["status"] == "cancelled"  # type: ignore[index]
     assert completed["payload"]["data"]["sweep_id"] == sweep["id"]  # type: ignore[index]
     assert _log(client, admin_headers, other["id"]) == []  # not subscribed to these
+
+
+def test_every_alias_move_queues_a_delivery_registration_alias_and_archive(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    hook = client.post(
+        "/v1/webhooks",
+        json={"url": "http://10.0.0.1/hook", "events": ["encoder.alias_moved"]},
+        headers=admin_headers,
+    ).json()
+    run_id = trained_run(client, admin_headers, settings, DIGITS_MLP)
+    for _ in range(2):  # digits@1, then digits@2: `latest` moves each time
+        registered = client.post(
+            "/v1/encoders", json={"run_id": run_id, "name": "digits"}, headers=admin_headers
+        )
+        assert registered.status_code == 201, registered.text
+    moved = client.post(
+        "/v1/encoders/digits/aliases", json={"alias": "prod", "version": 1}, headers=admin_headers
+    )
+    assert moved.status_code < 300, moved.text
+    archived = client.post("/v1/encoders/digits@2:archive", headers=admin_headers)
+    assert archived.status_code == 200, archived.text  # `latest` falls back to digits@1
+    log = _log(client, admin_headers, hook["id"])
+    moves = [(d["payload"]["data"]["alias"], d["payload"]["data"]["version"]) for d in log]  # type: ignore[index]
+    assert sorted(moves) == [("latest", 1), ("latest", 1), ("latest", 2), ("prod", 1)]
