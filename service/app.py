@@ -13,7 +13,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.backends import open_store
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             engine,
             sessions,
-            ArtifactStore(settings.artifacts_dir),
+            open_store(settings),
             Enqueuer(settings),
             KeyRateLimiter(settings),
         )
