@@ -170,7 +170,12 @@ def _train_and_finish(
         _finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
         cancel_flag(settings, run_id).unlink(missing_ok=True)
     else:
-        _store_results(sessions, store, job, outcome, reporter.progress)
+        try:
+            _store_results(sessions, store, job, outcome, reporter.progress)
+        except Exception as exc:  # the store stayed down through its retries: no artifact row was written
+            log.exception("run %s attempt %d could not store its results", run_id, attempt)
+            reason = f"could not store the results: {type(exc).__name__}: {exc}"
+            _finish(sessions, run_id, attempt, "failed", error=reason, progress=reporter.progress)
     checkpoints.clear()
     start_waiting(sessions, job.project_id, settings, enqueue)
 
