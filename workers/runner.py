@@ -55,7 +55,7 @@ def reset_process_state() -> None:
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
     url = settings.resolved_database_url
     if url not in _engines:
-        _engines[url] = make_engine(url)
+        _engines[url] = make_engine(url, settings.db_pool_size)
     return make_session_factory(_engines[url])
 
 
