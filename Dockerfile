@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # deepfeat: one image for the API, the workers and the one-shot migration.
 #   docker build -t deepfeat .                                   # CPU torch (default)
-#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 -t deepfeat:cuda .
+#   docker build --build-arg TORCH_INDEX=https://pypi.org/simple -t deepfeat:cuda .
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build

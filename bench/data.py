@@ -35,7 +35,7 @@ def child(mode: str, store_dir: Path, manifest: str, batch: int, epochs: int) ->
 
     from deepfeat.data.arrays import read_manifest, read_normalised
     from deepfeat.data.loader import batches
-    from deepfeat.storage import ArtifactStore
+    from deepfeat.storage.local import FileStore
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -44,7 +44,7 @@ def child(mode: str, store_dir: Path, manifest: str, batch: int, epochs: int) ->
     loss_fn = nn.CrossEntropyLoss()
     baseline = rss_kib()  # after imports and the model: what the data adds is measured above this
 
-    store = ArtifactStore(store_dir)
+    store = FileStore(store_dir)
     if mode.startswith("tensor"):
         # Read whole into process memory (no mapping), as the training loop's tensors are.
         arrays = read_manifest(store, manifest)["arrays"]
@@ -99,13 +99,13 @@ def main() -> None:
         return
 
     from deepfeat.data.arrays import ArrayDataset, write_normalised
-    from deepfeat.storage import ArtifactStore
+    from deepfeat.storage.local import FileStore
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         rng = np.random.default_rng(0)
         X = rng.standard_normal((args.rows, args.features), dtype=np.float32)
         y = rng.integers(0, 10, size=args.rows)
-        manifest, _ = write_normalised(ArrayDataset(X, y, {}), ArtifactStore(Path(tmp)))
+        manifest, _ = write_normalised(ArrayDataset(X, y, {}), FileStore(Path(tmp)))
         data_bytes = X.nbytes + y.nbytes
         del X, y
         results = {}

@@ -38,7 +38,7 @@ from deepfeat.encoders.catalogue import load_pretrained
 from deepfeat.encoders.embedder import EmbedOptions
 from deepfeat.encoders.engine import GraphCache
 from deepfeat.encoders.serving import Serving, cpu_flags, cpu_has_bf16
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 
 KEY = "df_bench_" + secrets.token_hex(16)
 SENTENCES = [
@@ -249,7 +249,7 @@ def main() -> None:
     print(f"CPU flags: {' '.join(flags) or 'none of avx2/avx512/amx'}; bf16 in hardware: {cpu_has_bf16()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        cache = GraphCache(ArtifactStore(root / "bench-store"), root / "bench-graphs")
+        cache = GraphCache(FileStore(root / "bench-store"), root / "bench-graphs")
         minilm = load_pretrained("minilm-l6")
         serving = Serving(minilm, None, engine="onnx", precision="fp32", cache=cache, threads=args.threads)
         serving.ensure_int8()

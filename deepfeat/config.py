@@ -24,6 +24,19 @@ class Settings(BaseSettings):
         description="Celery broker; default: an embedded SQLite-backed broker that needs no server.",
     )
     bootstrap_key: SecretStr | None = Field(default=None, description="Accepted as an admin key when set.")
+    db_pool_size: int = Field(default=5, ge=1, description="Connections per process's pool (PostgreSQL).")
+
+    # Artifacts (deepfeat/storage): the only files hosts share, through an object store when many hosts.
+    artifact_url: str | None = Field(
+        default=None,
+        description="`file:///path` or `s3://bucket/prefix`; default: `artifacts/` in the data dir.",
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="For S3-compatible services (MinIO...).")
+    s3_max_attempts: int = Field(default=5, ge=1, description="Tries per S3 request (backoff between).")
+    cache_dir: Path | None = Field(
+        default=None, description="Local cache of objects read from S3; default: `cache/` in the data dir."
+    )
+    cache_max_bytes: int = Field(default=20 * 2**30, ge=1, description="The local cache's size bound.")
 
     # Runs: a worker holds a lease it renews by heartbeat; an expired lease means the worker is gone.
     lease_seconds: float = Field(default=60, gt=0)
@@ -157,6 +170,10 @@ class Settings(BaseSettings):
             return self.rate_limit_storage_url
         broker = self.resolved_broker_url
         return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
 
     @property
     def artifacts_dir(self) -> Path:

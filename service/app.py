@@ -16,7 +16,7 @@ from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.services.serving import start_preload
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.backends import open_store
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
         ensure_up_to_date(engine)
         sessions = make_session_factory(engine)
         if settings.bootstrap_key is not None:
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             engine,
             sessions,
-            ArtifactStore(settings.artifacts_dir),
+            open_store(settings),
             Enqueuer(settings),
             KeyRateLimiter(settings),
         )

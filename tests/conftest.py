@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
+from tests.s3server import s3_endpoint, s3_url  # noqa: F401 - fixtures for every test module
 
 # Property tests and the API fuzzer run the same examples every time by default, so a landing never
 # hinges on luck; `HYPOTHESIS_PROFILE=explore make test` searches fresh examples (how new bugs are found).

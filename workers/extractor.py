@@ -31,6 +31,7 @@ from deepfeat.ids import new_id
 from deepfeat.services.datasets import load_arrays
 from deepfeat.services.encoders import EncoderService
 from deepfeat.storage import ArtifactStore
+from deepfeat.storage.backends import open_store
 from workers.reporter import PREEMPT, LeaseLost, Preempted
 from workers.runner import Enqueue, lease_owner, sessions_for
 
@@ -79,7 +80,7 @@ class Heartbeat:
 
 def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue) -> None:
     sessions = sessions_for(settings)
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_store(settings)
     owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = ExtractionLeases(session)

@@ -14,7 +14,8 @@ from deepfeat.db.models import Artifact
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.ids import new_id
 from deepfeat.services.runs import cancel_flag
-from deepfeat.storage import ArtifactStore
+from deepfeat.services.signals import single_host
+from deepfeat.storage.backends import open_store
 from workers.sweeps import Judge
 
 CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
@@ -56,7 +57,8 @@ class DbReporter:
         self.progress: dict[str, Any] = {"epoch": 0, "total_epochs": total_epochs, "step": 0}
         self._next_poll = 0.0
         self._next_heartbeat = time.monotonic() + settings.heartbeat_seconds
-        self._cancel_flag = cancel_flag(settings, run_id)
+        # The flag file exists only where the API shares this host's disk; elsewhere the DB poll decides.
+        self._cancel_flag = cancel_flag(settings, run_id) if single_host(settings) else None
         self.cancelled = False
         # Sweeps: after each recorded epoch, the sweep's pruner may stop the run (workers/sweeps.py).
         self.judge = Judge(sessions, run_id, settings)
@@ -94,7 +96,7 @@ class DbReporter:
 
     def artifact(self, name: str, content: bytes, media_type: str) -> None:
         """A file the run produced while training (e.g. a GAN's sample grid per epoch)."""
-        blob = ArtifactStore(self.settings.artifacts_dir).put_bytes(content)
+        blob = open_store(self.settings).put_bytes(content)
         with self.sessions() as session:
             leases = LeaseRepository(session)
             run = leases.get(self.run_id)
@@ -122,7 +124,9 @@ class DbReporter:
     def should_stop(self) -> bool:
         if PREEMPT.is_set():
             raise Preempted(self.run_id)
-        if self._cancel_flag.exists():  # one stat per step: a cancel lands on the next step
+        if (
+            self._cancel_flag is not None and self._cancel_flag.exists()
+        ):  # one stat per step: a cancel lands on the next step
             self.cancelled = True
             return True
         now = time.monotonic()

@@ -25,6 +25,7 @@ from deepfeat.db.models import Artifact, Dataset
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.catalogue import build_context
+from deepfeat.errors import ArtifactCorrupt
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
@@ -32,8 +33,10 @@ from deepfeat.services.encoders import EncoderService
 from deepfeat.services.runs import cancel_flag
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
+from deepfeat.storage.backends import open_store
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import TrainOutcome, train
+from deepfeat.train.stored_checkpoints import StoredCheckpoints
 from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, Pruned, TimeLimitExceeded
 from workers.sweeps import advance_sweeps, finish_pruned
 
@@ -54,7 +57,7 @@ def reset_process_state() -> None:
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
     url = settings.resolved_database_url
     if url not in _engines:
-        _engines[url] = make_engine(url)
+        _engines[url] = make_engine(url, settings.db_pool_size)
     return make_session_factory(_engines[url])
 
 
@@ -76,7 +79,7 @@ class Job:
 
 def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
     sessions = sessions_for(settings)
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_store(settings)
     owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = LeaseRepository(session)
@@ -120,10 +123,15 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
                 run.device,
                 RunSpec.model_validate(run.spec),
                 run.dataset_sha256,
-                load_arrays(session.get_one(Dataset, run.dataset_id), store),
+                load_arrays(session.get_one(Dataset, run.dataset_id), store, verify=True),
             )
         except Exception as exc:
-            _finish(sessions, run_id, attempt, "failed", error=f"cannot load the run: {exc}")
+            reason = (
+                f"artifact_corrupt: {exc}"
+                if isinstance(exc, ArtifactCorrupt)
+                else f"cannot load the run: {exc}"
+            )
+            _finish(sessions, run_id, attempt, "failed", error=reason)
             start_waiting(sessions, run.project_id, settings, enqueue)
             return
     log.info("run %s attempt %d started", run_id, attempt)
@@ -136,7 +144,7 @@ def _train_and_finish(
     sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings, enqueue: Enqueue
 ) -> None:
     run_id, attempt = job.run_id, job.attempt
-    checkpoints = CheckpointDir(settings.checkpoints_dir / run_id)
+    checkpoints = checkpoints_for(store, run_id, settings)
     reporter = DbReporter(sessions, run_id, attempt, settings, job.spec.training.epochs)
     try:
         outcome = train(
@@ -169,9 +177,21 @@ def _train_and_finish(
         _finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
         cancel_flag(settings, run_id).unlink(missing_ok=True)
     else:
-        _store_results(sessions, store, job, outcome, reporter.progress)
+        try:
+            _store_results(sessions, store, job, outcome, reporter.progress)
+        except Exception as exc:  # the store stayed down through its retries: no artifact row was written
+            log.exception("run %s attempt %d could not store its results", run_id, attempt)
+            reason = f"could not store the results: {type(exc).__name__}: {exc}"
+            _finish(sessions, run_id, attempt, "failed", error=reason, progress=reporter.progress)
     checkpoints.clear()
     start_waiting(sessions, job.project_id, settings, enqueue)
+
+
+def checkpoints_for(store: ArtifactStore, run_id: str, settings: Settings) -> CheckpointDir:
+    """Beside the files on one machine; in the object store when the store is remote (any host resumes)."""
+    if store.is_local:
+        return CheckpointDir(settings.checkpoints_dir / run_id)
+    return StoredCheckpoints(store, run_id, settings.resolved_cache_dir / "checkpoints" / run_id)
 
 
 def _store_results(

@@ -15,7 +15,7 @@ from deepfeat.db.repositories.sweeps import running_sweep_projects
 from deepfeat.db.session import commit
 from deepfeat.services.runs import Enqueue
 from deepfeat.services.sweeps import SweepService
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.backends import open_store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def advance_sweeps(
     raises: what fails now is tried again on the next reaper tick."""
     try:
         with sessions() as session:
-            store = ArtifactStore(settings.artifacts_dir)
+            store = open_store(settings)
             SweepService(session, project_id, settings, store).advance_all(enqueue)
             commit(session)  # then the new trials are enqueued
     except Exception:
@@ -58,7 +58,7 @@ class Judge:
             self.in_sweep = run is not None and run.sweep_id is not None
             if run is None or not self.in_sweep:
                 return None
-            store = ArtifactStore(self.settings.artifacts_dir)
+            store = open_store(self.settings)
             reason = SweepService(session, run.project_id, self.settings, store).judge(run)
             session.commit()
             return reason

@@ -91,24 +91,32 @@ def manifest_keys(manifest: dict[str, Any]) -> list[str]:
     return [entry["key"] for entry in manifest.get("arrays", {}).values()]
 
 
-def _map(store: ArtifactStore, entry: dict[str, Any]) -> npt.NDArray[Any]:
-    array: npt.NDArray[Any] = np.load(store.path(entry["key"]), mmap_mode="c", allow_pickle=False)
+def _map(store: ArtifactStore, entry: dict[str, Any], verify: bool) -> npt.NDArray[Any]:
+    # A remote store's `path` is a copy in the local cache, checked against the key's sha256 when fetched;
+    # `verify` re-hashes the local file too (what a worker does before it trains on the bytes).
+    path = (
+        store.verified(entry["key"], entry["sha256"], "the dataset") if verify else store.path(entry["key"])
+    )
+    array: npt.NDArray[Any] = np.load(path, mmap_mode="c", allow_pickle=False)
     return array
 
 
-def read_normalised(store: ArtifactStore, key: str, schema: dict[str, Any]) -> ArrayDataset:
-    """Map the arrays of the manifest at `key` (text is decoded into an array of str)."""
+def read_normalised(
+    store: ArtifactStore, key: str, schema: dict[str, Any], verify: bool = False
+) -> ArrayDataset:
+    """Map the arrays of the manifest at `key` (text is decoded into an array of str); with `verify`, each
+    array's bytes must still hash to the sha256 the manifest recorded (else ArtifactCorrupt)."""
     manifest = read_manifest(store, key)
     arrays = manifest["arrays"]
     n_rows = int(manifest["n_rows"])
     if "text_bytes" in arrays:
-        raw = _map(store, arrays["text_bytes"])
-        offsets = _map(store, arrays["text_offsets"])
+        raw = _map(store, arrays["text_bytes"], verify)
+        offsets = _map(store, arrays["text_offsets"], verify)
         buffer = raw.tobytes()
         X: npt.NDArray[Any] = np.array(
             [buffer[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_rows)], dtype=np.str_
         )
     else:
-        X = _map(store, arrays["X"])
-    y = _map(store, arrays["y"]) if "y" in arrays else np.zeros(n_rows, dtype=np.float32)
+        X = _map(store, arrays["X"], verify)
+    y = _map(store, arrays["y"], verify) if "y" in arrays else np.zeros(n_rows, dtype=np.float32)
     return ArrayDataset(X=X, y=y, schema=schema)

@@ -191,7 +191,8 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
                     f"the NPZ has no array named 'X' (it has: {', '.join(archive.files) or 'none'})",
                     entry="X",
                 )
-            X = archive["X"]
+            X = _mapped_member(path, "X.npy")
+            X = archive["X"] if X is None else X
             y = archive["y"] if "y" in archive.files else None
     except DataError:
         raise
@@ -200,6 +201,33 @@ def read_npz_upload(path: Path, options: ReadOptions) -> ArrayDataset:
     except ZIP_ERRORS as exc:
         raise DataError(f"the NPZ is corrupt: {exc}") from None
     return arrays_to_dataset(X, y, options)
+
+
+def _mapped_member(path: Path, name: str) -> npt.NDArray[Any] | None:
+    """An uncompressed (`np.savez`) member mapped in place, so a large upload is read through the page
+    cache rather than into the process's memory; None when it is compressed or unusual."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+    with path.open("rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+        start = info.header_offset + 30 + name_len + extra_len
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        offset = handle.tell()
+    if dtype.hasobject or fortran or offset - start + int(np.prod(shape)) * dtype.itemsize > info.file_size:
+        return None
+    mapped: npt.NDArray[Any] = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=tuple(shape))
+    return mapped
 
 
 def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
@@ -236,7 +264,11 @@ def arrays_to_dataset(X: npt.NDArray[Any], y: npt.NDArray[Any] | None, options: 
     if X.shape[0] == 0:
         raise DataError("X has no rows", entry="X")
     if X.dtype.kind == "f":
-        bad = ~np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
+        # In chunks of rows: a check over a mapped 1 GiB array must not allocate a 1 GiB mask.
+        flat = X.reshape(X.shape[0], -1)
+        bad = np.concatenate(
+            [~np.isfinite(flat[i : i + 65536]).all(axis=1) for i in range(0, flat.shape[0], 65536)]
+        )
         if bad.any():
             row = int(np.flatnonzero(bad)[0]) + 1
             raise DataError(
@@ -265,7 +297,7 @@ def arrays_to_dataset(X: npt.NDArray[Any], y: npt.NDArray[Any] | None, options: 
         X = X[:, None, :, :]
     if modality == "image" and X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
         X = X.transpose(0, 3, 1, 2)  # N×H×W×C as people often save it → N×C×H×W
-    stored = X if X.dtype == np.uint8 else X.astype(np.float32)
+    stored = X if X.dtype == np.uint8 else X.astype(np.float32, copy=False)
     y_arr, target = target_arrays(y, options.target_type, "y" if y is not None else None)
     if y is None:
         y_arr = np.zeros(X.shape[0], dtype=np.float32)

@@ -326,3 +326,16 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeploymentState(Base):
+    """Small values every API process and worker of a deployment must agree on, kept in the database
+    because hosts share no disk: the dashboard's cookie-signing secret (made once), and counters that
+    change when something every process caches must be re-checked (`keys_revoked`)."""
+
+    __tablename__ = "deployment_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

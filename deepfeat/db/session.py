@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for its backend; the caller owns it (dispose it after a fork)."""
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """An engine tuned for its backend; the caller owns it (dispose it after a fork). `pool_size`
+    (DEEPFEAT_DB_POOL_SIZE) is per process: processes x pool_size must fit the server's max_connections."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from deepfeat.db.session import after_commit
 from deepfeat.db.types import utcnow
 from deepfeat.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deepfeat.ids import new_id
+from deepfeat.services.signals import announce_revocation, record_revocation
 
 KEY_PREFIX = "df_"
 SCOPES = ("read", "write", "admin")
 DEFAULT_PROJECT = "default"
-REVOCATIONS = "keys-revoked"  # in signals_dir: replaced whenever a key is revoked
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def list_keys(session: Session, who: Principal) -> Sequence[ApiKey]:
 
 def revoke_key(session: Session, who: Principal, key_id: str, settings: Settings) -> ApiKey:
     """Revoke a key of the caller's project; effective from the next request, in every process that
-    caches key lookups (they compare `revocation_stamp` before trusting a cached key)."""
+    caches key lookups (they compare `signals.RevocationSignal.stamp` before trusting a cached key)."""
     repo = ProjectRepository(session)
     key = repo.key(who.project_id, key_id)
     if key is None:
@@ -102,26 +101,9 @@ def revoke_key(session: Session, who: Principal, key_id: str, settings: Settings
                     "(the server's operator can always run `deepfeat admin-key --new`)"
                 )
         key.revoked_at = utcnow()
-        after_commit(session, lambda: _mark_revoked(settings))
+        record_revocation(session)
+        after_commit(session, lambda: announce_revocation(settings))
     return key
-
-
-def revocation_stamp(settings: Settings) -> tuple[int, int]:
-    """Changes whenever any key is revoked: one stat of a file in the shared data dir (microseconds),
-    the way the cancel flag reaches workers, instead of a database query per request."""
-    try:
-        found = (settings.signals_dir / REVOCATIONS).stat()
-    except FileNotFoundError:
-        return (0, 0)
-    return (found.st_ino, found.st_mtime_ns)
-
-
-def _mark_revoked(settings: Settings) -> None:
-    # A new file renamed over the old: a new inode each time, so even a coarse mtime cannot hide it.
-    settings.signals_dir.mkdir(parents=True, exist_ok=True)
-    fresh = settings.signals_dir / f".{REVOCATIONS}.{secrets.token_hex(4)}"
-    fresh.write_text(utcnow().isoformat())
-    os.replace(fresh, settings.signals_dir / REVOCATIONS)
 
 
 def ensure_bootstrap_key(session: Session, raw: str) -> bool:

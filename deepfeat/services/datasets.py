@@ -35,7 +35,7 @@ from deepfeat.db.types import db_int, utcnow
 from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.specs.datasets import UploadOptions
-from deepfeat.storage import ArtifactStore, StoredBlob
+from deepfeat.storage import ArtifactStore, StoredBlob, sha_of_key
 
 BUILTIN_PREFIX = "builtin:"
 _NAME_VERSION = re.compile(r"^(?P<name>.+)@(?P<version>\d+)$")
@@ -267,8 +267,13 @@ def _racing(name: str) -> Conflict:
     return Conflict(f"another request created dataset {name!r} at the same moment; send this one again")
 
 
-def load_arrays(dataset: Dataset, store: ArtifactStore) -> ArrayDataset:
-    """The dataset's arrays: memory-mapped `.npy` blobs (or, for old rows, the `.npz` read whole)."""
+def load_arrays(dataset: Dataset, store: ArtifactStore, verify: bool = False) -> ArrayDataset:
+    """The dataset's arrays: memory-mapped `.npy` blobs (or, for old rows, the `.npz` read whole). Workers
+    pass `verify`: bytes that no longer match their recorded sha256 fail with `artifact_corrupt`."""
     if dataset.layout == LAYOUT_NPZ:
-        return read_npz(store.path(dataset.blob_key), dataset.schema)
-    return read_normalised(store, dataset.blob_key, dataset.schema)
+        key = dataset.blob_key
+        sha = sha_of_key(key) or ""
+        return read_npz(
+            store.verified(key, sha, "the dataset") if verify else store.path(key), dataset.schema
+        )
+    return read_normalised(store, dataset.blob_key, dataset.schema, verify)

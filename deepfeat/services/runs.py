@@ -19,6 +19,7 @@ from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
+from deepfeat.services.signals import single_host
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
 from deepfeat.specs.runs import MAX_TAGS, TERMINAL_STATUSES, RunFinding, RunSpec, ValidationReport, printable
@@ -138,8 +139,9 @@ class RunService:
             run.status, run.finished_at = "cancelled", utcnow()  # never started: nothing to wind down
         else:
             run.status = "cancelling"
-            flag = cancel_flag(self.settings, run.id)
-            after_commit(self.session, lambda: _touch(flag))  # the worker checks it every step
+            if single_host(self.settings):  # a flag file the worker stats every step (same disk)
+                flag = cancel_flag(self.settings, run.id)
+                after_commit(self.session, lambda: _touch(flag))
         self.session.add(
             RunEvent(run_id=run.id, kind="status", message=run.status, data={"status": run.status})
         )
@@ -201,7 +203,8 @@ def run_search(
 
 
 def cancel_flag(settings: Settings, run_id: str) -> Path:
-    """A file whose existence tells the worker training `run_id` to stop (the DB flag is the record)."""
+    """A file whose existence tells the worker training `run_id` to stop (the DB flag is the record).
+    Only on one host; across hosts the worker polls the database flag (every 0.25 s)."""
     return settings.signals_dir / f"cancel-{run_id}"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from safetensors.torch import save
 
@@ -21,14 +22,15 @@ from deepfeat.nn import BuildContext, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.nn.transfer_base import TransferBase
 from deepfeat.specs.runs import RunSpec
+from deepfeat.train.batches import Batches, MappedRows, as_labels, fit_input_norm, mappable
 from deepfeat.train.checkpoint import CheckpointDir
-from deepfeat.train.device import Placement, place_data, placement
+from deepfeat.train.device import DEVICE_RESIDENT_BYTES, Placement, place_data, placement
 from deepfeat.train.gan import fit_gan, sample
 from deepfeat.train.gan_quality import Quality
 from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
-from deepfeat.train.objectives import reconstruction_errors
+from deepfeat.train.objectives import Objective, reconstruction_errors
 from deepfeat.train.reconstructions import error_histogram, reconstruction_files
-from deepfeat.train.setup import setup_run
+from deepfeat.train.setup import Setup, setup_run
 from deepfeat.train.splits import Split, split_indices
 
 ANOMALY_FPR = 0.01  # default false-positive rate the anomaly threshold is calibrated to
@@ -59,6 +61,12 @@ def train(
     stratify = task == "classification" or conditional
     split = split_indices(data.y, training.val_fraction, training.seed, stratify, training.test_fraction)
     tokenise = tokeniser_of(setup.model)
+    place = placement(spec.training.device, spec.training.precision)
+    if tokenise is None and _from_map(setup.model, data, task, place):
+        result = _fit_mapped(spec, setup, data, split, reporter, checkpoints, place)
+        return TrainOutcome(
+            result=result, weights=_weights(setup.model), receipt=_receipt(spec, setup, split, result, place)
+        )
     if tokenise is not None:
         x = tokenise(data.X)
     else:
@@ -66,7 +74,6 @@ def train(
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])
-    place = placement(spec.training.device, spec.training.precision)
     model.to(place.device)
     x = place_data(x, place)
     extras: dict[str, Any] = {}
@@ -91,14 +98,71 @@ def train(
                 loss = getattr(spec.model, "loss", "mse")
                 files |= reconstruction_files(model, val, setup.input_shape, loss)
             if len(split.test) and result.stopped != "cancelled":
-                # Held out from every choice made while training (early stopping, schedules): honest.
                 test_idx = torch.from_numpy(split.test)
-                test_part = Tensors(x[test_idx], y[test_idx])
-                test = evaluate(model, setup.objective, test_part, training.batch_size, place)
-                result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
+                _add_test_metrics(
+                    result, model, setup.objective, Tensors(x[test_idx], y[test_idx]), spec, place
+                )
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    receipt: dict[str, Any] = {
+    receipt = _receipt(spec, setup, split, result, place)
+    return TrainOutcome(result=result, weights=_weights(model), receipt=receipt, extras=extras, files=files)
+
+
+def _from_map(model: torch.nn.Module, data: ArrayDataset, task: str, place: Placement) -> bool:
+    """Feed batches straight from the (mapped) array: numeric inputs of a supervised task, unless a frozen
+    encoder is run over everything once, or a small set is better moved to the GPU whole."""
+    if task not in ("classification", "regression") or not mappable(data.X):
+        return False
+    if isinstance(model, TransferBase) and model.encoder_frozen():
+        return False
+    return place.device.type == "cpu" or data.X.nbytes > DEVICE_RESIDENT_BYTES
+
+
+def _fit_mapped(
+    spec: RunSpec,
+    setup: Setup,
+    data: ArrayDataset,
+    split: Split,
+    reporter: Reporter,
+    checkpoints: CheckpointDir | None,
+    place: Placement,
+) -> FitResult:
+    labels = as_labels(data.y, spec.task)
+
+    def part(rows: npt.NDArray[Any]) -> MappedRows:
+        return MappedRows(data.X, labels, torch.from_numpy(rows), setup.input_shape)
+
+    model, train_part = setup.model, part(split.train)
+    fit_input_norm(model.input_norm, train_part)
+    model.to(place.device)
+    result = fit(
+        model, setup.objective, train_part, part(split.val), spec.training, reporter, checkpoints, place
+    )
+    if len(split.test) and result.stopped != "cancelled":
+        _add_test_metrics(result, model, setup.objective, part(split.test), spec, place)
+    return result
+
+
+def _add_test_metrics(
+    result: FitResult,
+    model: torch.nn.Module,
+    objective: Objective,
+    test_part: Batches,
+    spec: RunSpec,
+    place: Placement,
+) -> None:
+    # Held out from every choice made while training (early stopping, schedules): honest.
+    test = evaluate(model, objective, test_part, spec.training.batch_size, place)
+    result.best |= {key.replace("val_", "test_", 1): value for key, value in test.items()}
+
+
+def _weights(model: torch.nn.Module) -> bytes:
+    return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+
+
+def _receipt(
+    spec: RunSpec, setup: Setup, split: Split, result: FitResult, place: Placement
+) -> dict[str, Any]:
+    return {
         "spec_sha256": hashlib.sha256(
             json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
         ).hexdigest(),
@@ -124,7 +188,6 @@ def train(
             "seeded": True,  # split, init, batch order and dropout all derive from `seed`
         },
     }
-    return TrainOutcome(result=result, weights=save(state), receipt=receipt, extras=extras, files=files)
 
 
 def _train_gan(

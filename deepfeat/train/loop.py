@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from deepfeat.specs.training import EarlyStoppingSpec, TrainingSpec
+from deepfeat.train.batches import Batches
 from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
 from deepfeat.train.device import Placement, placement
 from deepfeat.train.diagnostics import Diagnostics, warnings_for
@@ -42,6 +43,10 @@ class Tensors:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def take(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows at `idx` (a `Batches` source, like `batches.MappedRows`)."""
+        return self.x[idx], self.y[idx]
+
 
 @dataclass
 class FitResult:
@@ -55,8 +60,8 @@ class FitResult:
 def fit(
     model: nn.Module,
     objective: Objective,
-    train: Tensors,
-    val: Tensors,
+    train: Batches,
+    val: Batches,
     spec: TrainingSpec,
     reporter: Reporter,
     checkpoints: CheckpointDir | None = None,
@@ -70,7 +75,9 @@ def fit(
     scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
-    diagnostics = Diagnostics(model, val.x[:256].to(place.device)) if spec.diagnostics else None
+    diagnostics = (
+        Diagnostics(model, val.take(slice(0, 256))[0].to(place.device)) if spec.diagnostics else None
+    )
     backward = Backward(model, objective, place, reporter, micro_batch=batch)
     result, step, first_epoch = FitResult(), 0, 1
     latest = checkpoints.latest() if checkpoints else None
@@ -84,8 +91,7 @@ def fit(
         sums, health = MetricSums(), dict[str, float]()
         batches = torch.randperm(len(train), generator=generator).split(batch)
         for i, idx in enumerate(batches):
-            x = train.x[idx].to(place.device, non_blocking=True)
-            y = train.y[idx].to(place.device, non_blocking=True)
+            x, y = (t.to(place.device, non_blocking=True) for t in train.take(idx))
             optimizer.zero_grad(set_to_none=True)
             output, loss = backward(x, y)
             extra = penalty(weights, spec.l1, spec.l2)
@@ -135,14 +141,13 @@ def fit(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, objective: Objective, data: Tensors, batch: int, place: Placement | None = None
+    model: nn.Module, objective: Objective, data: Batches, batch: int, place: Placement | None = None
 ) -> dict[str, float]:
     place = place or placement("cpu", "fp32")
     model.eval()
     sums = MetricSums()
     for start in range(0, len(data), batch):
-        x = data.x[start : start + batch].to(place.device, non_blocking=True)
-        y = data.y[start : start + batch].to(place.device, non_blocking=True)
+        x, y = (t.to(place.device, non_blocking=True) for t in data.take(slice(start, start + batch)))
         with place.autocast():
             output = model(x)
             loss = objective.loss(output, y)

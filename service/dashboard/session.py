@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -28,20 +26,6 @@ from deepfeat.services.auth import Principal
 SESSION_COOKIE = "deepfeat_session"
 SIGNIN_COOKIE = "deepfeat_signin"
 MAX_AGE_S = 12 * 3600
-SIGNER_FILE = "dashboard.secret"  # the signing secret, made once per data dir
-
-
-def load_secret(data_dir: Path) -> bytes:
-    """The signing secret, made once per data dir (0600) so every API process shares it."""
-    path = data_dir / SIGNER_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    secret = secrets.token_urlsafe(48).encode()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-    return secret
 
 
 @dataclass(frozen=True)

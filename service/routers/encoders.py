@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.runtime import EncoderRuntime
-from deepfeat.services.auth import Principal, authenticate, hash_key, revocation_stamp
+from deepfeat.services.auth import Principal, authenticate, hash_key
 from deepfeat.services.encoders import (
     EncoderService,
     Resolved,
@@ -23,6 +23,7 @@ from deepfeat.services.encoders import (
     pretrained,
 )
 from deepfeat.services.serving import describe_serving
+from deepfeat.services.signals import RevocationSignal
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
@@ -40,7 +41,7 @@ from service.state import AppState
 # SQLite transaction, which capped a 2-core machine near 190 authenticated requests/s before any model
 # ran. So its dependencies are async, a key's lookup is cached for AUTH_TTL_S, and a session is opened
 # only for registered encoders. A revocation reaches the cache at once: a cached key is trusted only
-# while `revocation_stamp` (one stat of a file every revoke replaces) is what it was at lookup.
+# while the revocation stamp (a file's inode on one host, a Redis counter on many) is what it was.
 AUTH_TTL_S = 5.0
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
 
@@ -61,11 +62,14 @@ async def cached_reader(
     raw = credentials.credentials if credentials else None
     digest = hash_key(raw) if raw else ""
     # Per app, not per module: another app in the same process may have another database.
-    cache: dict[str, tuple[Principal, float, tuple[int, int]]] = request.app.state.encoders.auth_cache
+    cache: dict[str, tuple[Principal, float, str | None]] = request.app.state.encoders.auth_cache
     state: AppState = request.app.state.deepfeat
-    stamp = revocation_stamp(state.settings)  # read before the lookup: a revoke after it shows next time
+    signal: RevocationSignal | None = getattr(request.app.state, "revocation", None)
+    if signal is None:
+        signal = request.app.state.revocation = RevocationSignal(state.settings, state.sessions)
+    stamp = signal.stamp()  # read before the lookup: a revoke after it shows next time
     hit = cache.get(digest)
-    if hit is not None and hit[1] > time.monotonic() and hit[2] == stamp:
+    if hit is not None and stamp is not None and hit[1] > time.monotonic() and hit[2] == stamp:
         state.limiter.check(hit[0].key_id)
         return hit[0]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from deepfeat.services.extractions import ExtractionService
 from deepfeat.specs.extractions import ExtractionOut, ExtractionPage, ExtractionRequest, ExtractionStatus
 from deepfeat.specs.runs import ArtifactOut
 from service.deps import DbSession, Reader, State, Writer
+from service.downloads import artifact_response
 from service.routers.encoders import Runtime
 
 router = APIRouter(prefix="/v1/extractions", tags=["extractions"])
@@ -71,11 +72,6 @@ def list_extraction_artifacts(
 @router.get("/{extraction_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_extraction_artifact(
     extraction_id: str, name: str, who: Reader, session: DbSession, state: State
-) -> FileResponse:
+) -> Response:
     artifact = _service(session, who.project_id, state).artifact(extraction_id, name)
-    return FileResponse(
-        state.store.path(artifact.path),
-        media_type=artifact.media_type,
-        filename=artifact.name,
-        headers={"X-Content-SHA256": artifact.sha256},
-    )
+    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -26,12 +26,14 @@ from deepfeat.errors import Conflict, DeepfeatError, Forbidden, NotFound, Unauth
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.runs import RunService, run_search
+from deepfeat.services.signals import dashboard_secret
 from deepfeat.services.workers import online_workers
 from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
-from service.dashboard.session import Sessions, Viewer, load_secret
+from service.dashboard.session import Sessions, Viewer
 from service.deps import DbSession, State
+from service.downloads import artifact_response
 from service.streaming import event_stream_response, resume_point
 
 HERE = Path(__file__).resolve().parent.parent / "dashboard"
@@ -54,7 +56,10 @@ class SignInRequired(Exception):
 def cookie_sessions(request: Request, state: State) -> Sessions:
     sessions: Sessions | None = getattr(request.app.state, "dashboard_sessions", None)
     if sessions is None:
-        sessions = request.app.state.dashboard_sessions = Sessions(load_secret(state.settings.data_dir))
+        with state.sessions() as session:  # the secret every API process signs with, kept in the database
+            secret = dashboard_secret(session)
+            session.commit()
+        sessions = request.app.state.dashboard_sessions = Sessions(secret)
     return sessions
 
 
@@ -285,7 +290,7 @@ def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State)
     service.get(run_id)
     for a in service.repo.artifacts(run_id):
         if a.name == name:
-            return FileResponse(state.store.path(a.path), media_type=a.media_type, filename=a.name)
+            return artifact_response(state.store, a.path, a.media_type, a.name)
     raise NotFound(f"run {run_id} has no artifact {name!r}")
 
 

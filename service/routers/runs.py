@@ -25,6 +25,7 @@ from deepfeat.specs.runs import (
     ValidationReport,
 )
 from service.deps import DbSession, Reader, State, Writer
+from service.downloads import artifact_response
 from service.streaming import event_stream_response, resume_point, wants_event_stream
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -159,15 +160,12 @@ def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -
 
 
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
-def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> FileResponse:
+def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> Response:
     service = _service(session, who.project_id, state)
     service.get(run_id)
     for artifact in service.repo.artifacts(run_id):
         if artifact.name == name:
-            return FileResponse(
-                state.store.path(artifact.path),
-                media_type=artifact.media_type,
-                filename=artifact.name,
-                headers={"X-Content-SHA256": artifact.sha256},
+            return artifact_response(
+                state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256
             )
     raise NotFound(f"run {run_id} has no artifact {name!r}")

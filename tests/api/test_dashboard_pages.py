@@ -11,7 +11,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
 from tests.keys import key_headers
@@ -141,7 +141,7 @@ def test_image_artifacts_show_on_the_run_page(
     client: TestClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
     run_id = client.post("/v1/runs", json=MLP_SPEC, headers=admin_headers).json()
-    blob = ArtifactStore(settings.artifacts_dir).put_bytes(b"\x89PNG fake")
+    blob = FileStore(settings.artifacts_dir).put_bytes(b"\x89PNG fake")
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
         LeaseRepository(session).add_artifact(
@@ -175,7 +175,7 @@ def test_an_autoencoder_run_shows_reconstructions_and_its_anomaly_histogram(
         "model": {"type": "autoencoder", "hidden": [8], "latent_dim": 2},
     }
     run_id = client.post("/v1/runs", json=spec, headers=admin_headers).json()["id"]
-    store = ArtifactStore(settings.artifacts_dir)
+    store = FileStore(settings.artifacts_dir)
     files = {
         "reconstructions.json": {
             "features": 64,

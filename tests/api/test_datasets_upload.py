@@ -19,7 +19,7 @@ from deepfeat.db.models import Dataset, Run
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.datasets import load_arrays
 from deepfeat.specs.runs import RunSpec
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from deepfeat.train.job import train
 from tests import datafiles
 
@@ -85,7 +85,7 @@ class Quiet:
 def train_from_db(settings: Settings, dataset_id: str, task: str) -> dict[str, float]:
     """What the worker does: load the dataset row's arrays from the store, train one epoch."""
     row = next(d for d in db_rows(settings) if d.id == dataset_id)
-    data = load_arrays(row, ArtifactStore(settings.artifacts_dir))
+    data = load_arrays(row, FileStore(settings.artifacts_dir))
     spec = RunSpec.model_validate(
         {
             "dataset": dataset_id,

@@ -30,7 +30,7 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Dataset
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.image import build_efficientnet
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from tests.api.test_inference import trained_run
 from tests.api.test_runs import MLP_SPEC
 
@@ -117,7 +117,7 @@ def replace_blob(settings: Settings, run_id: str, name: str, content: bytes) -> 
     with make_session_factory(engine)() as session:
         artifact = session.scalar(select(Artifact).where(Artifact.run_id == run_id, Artifact.name == name))
         assert artifact is not None
-        path = ArtifactStore(settings.artifacts_dir).path(artifact.path)
+        path = FileStore(settings.artifacts_dir).path(artifact.path)
     engine.dispose()
     path.chmod(0o644)
     path.write_bytes(content)
@@ -157,7 +157,7 @@ def test_weights_whose_record_matches_a_pickle_are_still_never_unpickled(
     spec = {**MLP_SPEC, "training": {**MLP_SPEC["training"], "epochs": 1}}
     run_id = trained_run(client, admin_headers, settings, spec)
     marker = tmp_path / "pwned"
-    blob = ArtifactStore(settings.artifacts_dir).put_bytes(pickle.dumps({"w": Marker(marker)}))
+    blob = FileStore(settings.artifacts_dir).put_bytes(pickle.dumps({"w": Marker(marker)}))
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
         artifact = session.scalar(

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.errors import NotFound
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from tests.api.test_route_table import BODIES, World, build_world, csrf_of, fill, protected
 from tests.conftest import ADMIN_KEY
 
@@ -72,7 +72,7 @@ def test_traversal_in_every_path_parameter_is_404_or_422(
     app: FastAPI = client.app  # type: ignore[assignment]
     api = TestClient(app, raise_server_exceptions=False)
     browser, csrf = admin_browser(app)
-    blob_key = ArtifactStore(settings.artifacts_dir).put_bytes(SECRET.encode()).key  # a real blob
+    blob_key = FileStore(settings.artifacts_dir).put_bytes(SECRET.encode()).key  # a real blob
     ops = [op for op in protected(app) if op.params]
     problems: list[str] = []
     checked = 0
@@ -164,7 +164,7 @@ def test_literal_dot_segments_reach_no_file(client: TestClient, settings: Settin
 
 
 def test_the_store_refuses_keys_outside_its_blobs(settings: Settings) -> None:
-    store = ArtifactStore(settings.artifacts_dir)
+    store = FileStore(settings.artifacts_dir)
     (settings.artifacts_dir / "secret.txt").write_text(SECRET)
     for key in (
         "../secret.txt",

@@ -32,7 +32,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
 from deepfeat.services.auth import issue_key
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from tests.api.test_dashboard_pages import csrf_of
 from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
@@ -222,7 +222,7 @@ def build_world(client: TestClient, settings: Settings) -> World:
     assert dataset.status_code in (200, 201), dataset.text
     queued = client.post("/v1/runs", json=MLP_SPEC, headers=admin).json()["id"]
     done = client.post("/v1/runs", json={**MLP_SPEC, "name": "done"}, headers=admin).json()["id"]
-    store = ArtifactStore(settings.artifacts_dir)
+    store = FileStore(settings.artifacts_dir)
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
         leases = LeaseRepository(session)

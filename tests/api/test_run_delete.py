@@ -15,7 +15,7 @@ from deepfeat.db.models import Artifact, Encoder, EncoderAlias
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from tests.api.test_runs import MLP_SPEC
 from tests.conftest import ADMIN_KEY
 
@@ -35,7 +35,7 @@ def finished_run(client: TestClient, settings: Settings, weights: bytes, encoder
     """A run that succeeded with `weights` as its model artifact, the way a worker records it; with
     `encoder`, registered as `encoder@<next version>`, `latest` moved to it."""
     run_id: str = client.post("/v1/runs", json=MLP_SPEC).json()["id"]
-    store = ArtifactStore(settings.artifacts_dir)
+    store = FileStore(settings.artifacts_dir)
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
         leases = LeaseRepository(session)

@@ -11,7 +11,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import commit
 from deepfeat.services.runs import RunService
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from workers.reporter import DbReporter
 
 
@@ -25,7 +25,7 @@ def test_cancel_is_seen_on_the_very_next_step(session: Session, tmp_path: Path) 
     assert reporter.should_stop() is False
     assert reporter.should_stop() is False  # within the DB poll interval: no query, still running
 
-    service = RunService(session, "prj_1", settings, ArtifactStore(tmp_path / "artifacts"))
+    service = RunService(session, "prj_1", settings, FileStore(tmp_path / "artifacts"))
     service.cancel("run_1")
     commit(session)  # the after-commit hook drops the flag file the worker watches
     assert reporter.should_stop() is True

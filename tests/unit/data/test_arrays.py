@@ -13,11 +13,11 @@ from deepfeat.data.loader import batches
 from deepfeat.data.tabular import encode_records
 from deepfeat.db.models import Dataset
 from deepfeat.services.datasets import load_arrays
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 
 
 def test_identical_arrays_are_stored_once(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = FileStore(tmp_path)
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
     a, _ = write_normalised(ArrayDataset(X, np.zeros(4, dtype=np.int64)), store)
     b, blobs_b = write_normalised(ArrayDataset(X.copy(), np.ones(4, dtype=np.int64)), store)
@@ -29,7 +29,7 @@ def test_identical_arrays_are_stored_once(tmp_path: Path) -> None:
 
 
 def test_loaded_arrays_are_copy_on_write_maps(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = FileStore(tmp_path)
     X = np.ones((5, 2), dtype=np.float32)
     manifest, _ = write_normalised(ArrayDataset(X, np.zeros(5, dtype=np.int64), {}), store)
     row = Dataset(blob_key=manifest.key, layout="npy", schema={"input_shape": [2]})
@@ -41,7 +41,7 @@ def test_loaded_arrays_are_copy_on_write_maps(tmp_path: Path) -> None:
 
 
 def test_old_npz_rows_still_load(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = FileStore(tmp_path)
     blob = store.put_file_from(
         lambda h: write_npz(ArrayDataset(np.eye(3, dtype=np.float32), np.arange(3)), h)
     )

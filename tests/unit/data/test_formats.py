@@ -13,7 +13,7 @@ from deepfeat.data.arrays import ArrayDataset, read_normalised, write_normalised
 from deepfeat.data.formats import detect_format, read_dataset
 from deepfeat.data.options import ReadOptions
 from deepfeat.specs.runs import RunSpec
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 from deepfeat.train.job import train
 from tests import datafiles
 
@@ -49,7 +49,7 @@ def train_one_epoch(data: ArrayDataset, task: str = "classification") -> dict[st
 
 
 def roundtrip(tmp_path: Path, data: ArrayDataset) -> ArrayDataset:
-    store = ArtifactStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     manifest, _ = write_normalised(data, store, has_target=data.schema["target_type"] != "none")
     loaded = read_normalised(store, manifest.key, data.schema)
     np.testing.assert_array_equal(np.asarray(loaded.X), data.X)

@@ -16,7 +16,7 @@ from deepfeat.encoders.embedder import EmbedOptions
 from deepfeat.encoders.engine import GraphCache
 from deepfeat.encoders.image import preprocess
 from deepfeat.encoders.serving import Serving
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 
 
 @pytest.fixture(scope="module", params=["torch", "onnx"])
@@ -26,7 +26,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 def served(name: str, engine: str, root: Path) -> Serving:
-    cache = GraphCache(ArtifactStore(root / "artifacts"), root / "graphs")
+    cache = GraphCache(FileStore(root / "artifacts"), root / "graphs")
     serving = Serving(load_pretrained(name), None, engine=engine, precision="fp32", cache=cache, threads=1)
     assert (serving.onnx is not None) == (engine == "onnx")  # the engine under test really serves
     return serving

@@ -17,7 +17,7 @@ from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
 from deepfeat.encoders.engine import GraphCache, variant_id
 from deepfeat.encoders.runtime import DeviceUnavailable, gpu_device, inference_device
 from deepfeat.encoders.serving import Serving, cpu_has_bf16
-from deepfeat.storage import ArtifactStore
+from deepfeat.storage.local import FileStore
 
 TEXTS = [
     "ok",
@@ -34,7 +34,7 @@ def minilm() -> Embedder:
 
 
 def serving(minilm: Embedder, root: Path, engine_setting: str, **kw: object) -> Serving:
-    cache = GraphCache(ArtifactStore(root / "artifacts"), root / "graphs")
+    cache = GraphCache(FileStore(root / "artifacts"), root / "graphs")
     return Serving(
         minilm,
         None,
@@ -102,10 +102,10 @@ def test_an_altered_cached_graph_is_not_trusted(
 ) -> None:
     serving(minilm, tmp_path, "onnx")
     [index] = list((tmp_path / "graphs").glob("*.json"))
-    blob = ArtifactStore(tmp_path / "artifacts").path(json.loads(index.read_text())["key"])
+    blob = FileStore(tmp_path / "artifacts").path(json.loads(index.read_text())["key"])
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
     monkeypatch.setattr(engine, "_memo", {})
-    cache = GraphCache(ArtifactStore(tmp_path / "artifacts"), tmp_path / "graphs")
+    cache = GraphCache(FileStore(tmp_path / "artifacts"), tmp_path / "graphs")
     assert cache.get(variant_id(minilm, None, "fp32") or "") is None  # refused, so it will re-export
 
 
@@ -114,7 +114,7 @@ def test_auto_refuses_a_graph_that_does_not_match_torch(
 ) -> None:
     """The int8 graph filed as the fp32 one: `auto` measures it below 0.9999 and keeps torch; `onnx`
     (the operator's explicit choice) serves it and reports the cosine."""
-    cache = GraphCache(ArtifactStore(tmp_path / "artifacts"), tmp_path / "graphs")
+    cache = GraphCache(FileStore(tmp_path / "artifacts"), tmp_path / "graphs")
     int8 = cache.graph(minilm, None, "int8")
     assert int8 is not None
     monkeypatch.setattr(engine, "_memo", {})
