@@ -26,8 +26,10 @@ from service.routers import (
     health,
     inference,
     keys,
+    models,
     runs,
     schema,
+    tei,
     workers,
 )
 from service.routers.pages import install_dashboard
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inference.router,
         encoders.router,
         embeddings.router,
+        models.router,
+        tei.router,
         extractions.router,
         schema.router,
         keys.router,
