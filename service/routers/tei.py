@@ -64,7 +64,7 @@ async def info(who: FastReader, state: FastState, runtime: Runtime) -> TEIInfo:
     )
 
 
-@router.get("/health", responses={200: {"description": "ready to embed"}})
+@router.get("/health", response_class=Response, responses={200: {"description": "ready to embed"}})
 def health() -> Response:
     """TEI's liveness probe (no key, like `/healthz`)."""
     return Response(status_code=200)

@@ -4,7 +4,10 @@ the ones in docs/encoders.md, run verbatim; each answer is compared with deepfea
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ import numpy as np
 import openai
 import pytest
 
-from deepfeat.devstack import DevStack, free_port
+from deepfeat.client import AsyncClient, Client, DeepfeatAPIError
+from deepfeat.devstack import DevStack
 from tests.conftest import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
@@ -86,34 +90,82 @@ def test_openai_sdk(api_only: DevStack, monkeypatch: pytest.MonkeyPatch) -> None
         client.models.retrieve("no-such-encoder")
 
 
-def test_openai_sdk_retries_obey_the_headers(tmp_path: Path) -> None:
-    """A rate-limited key (one request per 4 s): the SDK waits `Retry-After` and retries, as
-    `x-should-retry: true` says. Requests are counted by the SDK's own transport hook."""
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """A server whose keys may send one request per 4 s (after a burst of one)."""
     env = {"DEEPFEAT_RATE_LIMIT_PER_SECOND": "0.25", "DEEPFEAT_RATE_LIMIT_BURST": "1"}
+    with DevStack(
+        tmp_path_factory.mktemp("limited") / "var", ADMIN_KEY, worker=False, extra_env=env
+    ) as stack:
+        yield stack
+
+
+def wait_for_window() -> None:
+    """Past the moving window (one request per 4 s), so the next request is let in: the test before
+    may have just used it. A probe request would use it up itself."""
+    time.sleep(4.5)
+
+
+def test_openai_sdk_retries_obey_the_headers(limited: DevStack) -> None:
+    """The SDK waits `Retry-After` and retries a 429, as `x-should-retry: true` says. Requests are
+    counted by the SDK's own transport hook."""
     sent: list[str] = []
 
     def count(request: Any) -> None:
         sent.append(str(request.url))
 
-    with DevStack(tmp_path / "var", ADMIN_KEY, worker=False, port=free_port(), extra_env=env) as stack:
-        http = openai.DefaultHttpxClient(event_hooks={"request": [count]})
-        client = openai.OpenAI(base_url=stack.url + "/v1", api_key=ADMIN_KEY, http_client=http, max_retries=3)
-        client.embeddings.create(model="minilm-l6", input="first")
-        sent.clear()
-        second = client.embeddings.create(model="minilm-l6", input="second")  # 429 first, then let in
-        assert len(second.data) == 1
-        assert len(sent) >= 2
-        sent.clear()
-        no_retry = openai.OpenAI(
-            base_url=stack.url + "/v1", api_key=ADMIN_KEY, http_client=http, max_retries=0
-        )
-        with pytest.raises(openai.RateLimitError) as limited:  # the window was just used up
-            no_retry.embeddings.create(model="minilm-l6", input="x")
-        assert limited.value.code == "rate_limit_exceeded"
-        assert limited.value.response.headers["x-should-retry"] == "true"
-        assert int(limited.value.response.headers["retry-after"]) >= 1
-        assert len(sent) == 1
-        http.close()
+    stack = limited
+    wait_for_window()
+    http = openai.DefaultHttpxClient(event_hooks={"request": [count]})
+    client = openai.OpenAI(base_url=stack.url + "/v1", api_key=ADMIN_KEY, http_client=http, max_retries=3)
+    client.embeddings.create(model="minilm-l6", input="first")
+    sent.clear()
+    second = client.embeddings.create(model="minilm-l6", input="second")  # 429 first, then let in
+    assert len(second.data) == 1
+    assert len(sent) >= 2
+    sent.clear()
+    no_retry = openai.OpenAI(base_url=stack.url + "/v1", api_key=ADMIN_KEY, http_client=http, max_retries=0)
+    with pytest.raises(openai.RateLimitError) as refused:  # the window was just used up
+        no_retry.embeddings.create(model="minilm-l6", input="x")
+    assert refused.value.code == "rate_limit_exceeded"
+    assert refused.value.response.headers["x-should-retry"] == "true"
+    assert int(refused.value.response.headers["retry-after"]) >= 1
+    assert len(sent) == 1
+    http.close()
+
+
+def test_python_client_retries_429_after_retry_after(limited: DevStack) -> None:
+    wait_for_window()
+    with Client(limited.url, ADMIN_KEY, retries=3) as df:
+        assert df.embed("minilm-l6", ["first"]).shape == (1, 384)
+        started = time.monotonic()
+        assert df.embed("minilm-l6", ["second"]).shape == (1, 384)  # a 429, waited out, then let in
+        assert time.monotonic() - started >= 1.0
+    with Client(limited.url, ADMIN_KEY, retries=0) as df, pytest.raises(DeepfeatAPIError) as refused:
+        df.embed("minilm-l6", ["third"])
+    assert refused.value.status == 429
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after >= 1
+
+
+def test_python_clients_read_every_page(api_only: DevStack) -> None:
+    with Client(api_only.url, ADMIN_KEY) as df:
+        made = {df.create_builtin("iris", name=f"iris-{i}").id for i in range(3)}
+        assert made <= {d.id for d in df.datasets(page_size=1)}
+        assert {"minilm-l6", "efficientnet-lite0"} <= {e.name for e in df.encoders(page_size=1)}
+        expected = df.embed("minilm-l6", TEXTS)
+
+    async def use_async() -> tuple[set[str], set[str], np.ndarray[Any, Any]]:
+        async with AsyncClient(api_only.url, ADMIN_KEY) as adf:
+            datasets = {d.id async for d in adf.datasets(page_size=1)}
+            encoders = {e.name for e in await adf.encoders(page_size=1)}
+            vectors = await adf.embed("minilm-l6", TEXTS)
+            return datasets, encoders, vectors
+
+    datasets, encoders, vectors = asyncio.run(use_async())
+    assert made <= datasets
+    assert {"minilm-l6", "efficientnet-lite0"} <= encoders
+    assert_same(vectors, expected.astype(np.float64))
 
 
 def test_langchain_openai_embeddings(api_only: DevStack, monkeypatch: pytest.MonkeyPatch) -> None:
