@@ -14,6 +14,7 @@ from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.storage import ArtifactStore
+from service.docs import install_docs
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=deepfeat.__version__,
         summary="Train networks from a spec over HTTP and serve what they learned as embeddings.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_hygiene(app, settings)
@@ -90,4 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_errors(app)
     install_observability(app)
     install_dashboard(app)
+    install_docs(app)
     return app

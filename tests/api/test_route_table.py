@@ -127,8 +127,8 @@ def operations(app: FastAPI) -> list[Op]:
     ops = []
     for context in iter_route_contexts(app.routes):  # routers included into the app, flattened
         route = context.original_route
-        if isinstance(route, Mount) and route.path == "/static":
-            continue  # the dashboard's CSS and JS
+        if isinstance(route, Mount) and route.path in ("/static", "/docs-assets"):
+            continue  # the dashboard's CSS and JS; Swagger UI's and ReDoc's
         if not isinstance(route, (APIRoute, Route)) or context.path_format is None:
             pytest.fail(f"unknown kind of route {route!r}: teach tests/api/test_route_table.py about it")
         path = context.path_format
