@@ -17,6 +17,7 @@ from deepfeat.errors import Conflict, NotFound
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
+from deepfeat.services.paging import cursor_page
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec, ValidationReport
 from deepfeat.storage import ArtifactStore
@@ -96,8 +97,9 @@ class RunService:
             raise NotFound(f"run {run_id!r} not found")
         return run
 
-    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Run]:
-        return self.repo.page(status, after, min(limit, self.settings.page_size_max))
+    def page(self, status: str | None, after: str | None, limit: int) -> tuple[list[Run], str | None]:
+        """A page of runs, newest first, and the cursor of the next (None at the end)."""
+        return cursor_page(lambda n: self.repo.page(status, after, n), limit, self.settings.page_size_max)
 
     def cancel(self, run_id: str) -> Run:
         run = self.get(run_id)

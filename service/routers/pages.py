@@ -166,7 +166,7 @@ def runs_page(
     after: str | None = None,
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
-    rows = service.page(status, after, PAGE)
+    rows, next_after = service.page(status, after, PAGE)
     positions = service.repo.queue_positions(rows)
     runs = [
         {
@@ -177,7 +177,6 @@ def runs_page(
         }
         for r in rows
     ]
-    next_after = rows[-1].id if len(rows) == PAGE else None
     return render(request, "runs.html", who, runs=runs, status=status, next_after=next_after)
 
 
@@ -273,7 +272,7 @@ def compare(
     key: str = "val_loss",
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
-    recent = service.page(None, None, PAGE)
+    recent, _ = service.page(None, None, PAGE)
     chosen = []
     for run_id in run[:12]:
         found = service.repo.get(run_id)
