@@ -177,6 +177,20 @@ class DatasetService:
         """A page of datasets and the cursor of the next (None at the end)."""
         return cursor_page(lambda n: self.repo.page(after, n, name), limit, self.settings.page_size_max)
 
+    def schema_of(self, reference: str) -> dict[str, Any]:
+        """The schema a run spec's `dataset` names, storing nothing: a dry run must not register a
+        built-in data set (that is `resolve`'s job when a run is submitted)."""
+        if reference.startswith(BUILTIN_PREFIX):
+            name = reference.removeprefix(BUILTIN_PREFIX)
+            existing = self.repo.get_builtin(name)
+            if existing is not None:
+                return dict(existing.schema)
+            try:
+                return load_builtin(name).schema
+            except NotFound as exc:
+                raise SpecError("/dataset", exc.detail) from None
+        return dict(self.resolve(reference).schema)
+
     def resolve(self, reference: str) -> Dataset:
         """A run spec's `dataset`: `builtin:<name>`, a dataset id, `name` (latest) or `name@version`;
         a 422 at `/dataset` if unknown."""

@@ -36,8 +36,8 @@ class RunService:
         self.settings = settings
 
     def validate(self, spec: RunSpec) -> ValidationReport:
-        dataset = self.datasets.resolve(spec.dataset)
-        setup = setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
+        schema = self.datasets.schema_of(spec.dataset)  # a dry run: registers nothing
+        setup = setup_run(spec, schema, self.settings, self.encoders.build_context())
         r = setup.report
         return ValidationReport(
             params=r.params,
