@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deepfeat.errors import DeepfeatError, json_pointer
 from deepfeat.specs.errors import ErrorBody
 from service.dialects import render
+from service.suggest import closest_field
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,16 @@ def _content_type_hint(exc: RequestValidationError, content_type: str) -> str | 
     )
 
 
-def _validation_body(exc: RequestValidationError, content_type: str = "") -> dict[str, Any]:
+def _validation_body(
+    exc: RequestValidationError, content_type: str = "", body_model: Any = None
+) -> dict[str, Any]:
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
+        if err.get("type") == "extra_forbidden" and loc[:1] == ["body"]:
+            nearest = closest_field(body_model, loc[1:])
+            if nearest is not None:
+                err = {**err, "msg": f"{err.get('msg')}; did you mean `{nearest}`?"}
         if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
             loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         where = loc[0] if loc else "body"
@@ -85,7 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return render(request, 422, _validation_body(exc, request.headers.get("content-type", "")))
+        route = request.scope.get("route")
+        body_field = getattr(route, "body_field", None)
+        model = body_field.field_info.annotation if body_field is not None else None
+        return render(request, 422, _validation_body(exc, request.headers.get("content-type", ""), model))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -150,3 +150,25 @@ def test_json_body_without_json_content_type(
         headers={**admin_headers, "Content-Type": "application/json"},
     )
     assert fine.status_code == 200
+
+
+def test_a_misspelt_field_gets_the_closest_known_one(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    spec = {
+        "dataset": "builtin:digits",
+        "task": "classification",
+        "model": {"type": "mlp", "hiden": [32]},
+        "training": {"optimizer": {"name": "sgd", "lrr": 0.1}, "epocs": 3},
+    }
+    got = client.post("/v1/runs:validate", json=spec, headers=admin_headers)
+    assert got.status_code == 422
+    by_loc = {e["loc"]: e["msg"] for e in got.json()["errors"]}
+    assert "did you mean `hidden`?" in by_loc["/model/hiden"]
+    assert "did you mean `lr`?" in by_loc["/training/optimizer/lrr"]
+    assert "did you mean `epochs`?" in by_loc["/training/epocs"]
+    assert got.json()["detail"].endswith("?")  # the first error's message carries it too
+    nothing_near = client.post(
+        "/v1/runs:validate", json={**spec, "model": {"type": "mlp", "zzzzzz": 1}}, headers=admin_headers
+    )
+    assert "did you mean" not in {e["loc"]: e["msg"] for e in nothing_near.json()["errors"]}["/model/zzzzzz"]
