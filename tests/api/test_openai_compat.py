@@ -172,3 +172,14 @@ def test_a_misspelt_field_gets_the_closest_known_one(
         "/v1/runs:validate", json={**spec, "model": {"type": "mlp", "zzzzzz": 1}}, headers=admin_headers
     )
     assert "did you mean" not in {e["loc"]: e["msg"] for e in nothing_near.json()["errors"]}["/model/zzzzzz"]
+
+
+def test_retry_verdicts() -> None:
+    from deepfeat.encoders.catalogue import EncoderUnavailable
+    from deepfeat.errors import ArtifactCorrupt, RateLimited
+    from service.dialects import should_retry
+
+    assert should_retry(EncoderUnavailable.status_code, EncoderUnavailable.retryable) == "false"
+    assert should_retry(ArtifactCorrupt.status_code, ArtifactCorrupt.retryable) == "false"  # a 409
+    assert should_retry(RateLimited.status_code, RateLimited.retryable) == "true"
+    assert should_retry(500, None) is None  # a bug we know nothing about: the client decides
