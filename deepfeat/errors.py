@@ -8,6 +8,8 @@ from typing import Any
 class DeepfeatError(Exception):
     status_code = 400
     error = "bad_request"
+    # Whether the same request may succeed later (sent as `x-should-retry`); None: decided by status.
+    retryable: bool | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -6,10 +6,12 @@ its import direction (deepfeat never imports service/ or workers/).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepfeat.config import Settings
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the API could not listen on `host:port` (e.g. another server has it), or None when it can."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} is in use"
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def api_command(host: str, port: int, workers: int = 1) -> list[str]:

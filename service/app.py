@@ -17,6 +17,7 @@ from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
 from deepfeat.services.serving import start_preload
 from deepfeat.storage.backends import open_store
+from service.docs import install_docs
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from service.hygiene import install_hygiene
 from service.observability import install_observability
@@ -29,11 +30,13 @@ from service.routers import (
     health,
     inference,
     keys,
+    models,
     projects,
     runs,
     schema,
     sweep_pages,
     sweeps,
+    tei,
     webhooks,
     workers,
 )
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=deepfeat.__version__,
         summary="Train networks from a spec over HTTP and serve what they learned as embeddings.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_hygiene(app, settings)
@@ -96,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inference.router,
         encoders.router,
         embeddings.router,
+        models.router,
+        tei.router,
         extractions.router,
         schema.router,
         keys.router,
@@ -109,4 +116,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_observability(app)
     app.include_router(sweep_pages.router)  # before the dashboard's catch-alls
     install_dashboard(app)
+    install_docs(app)
     return app

@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepfeat.errors import DeepfeatError, json_pointer
 from deepfeat.specs.errors import ErrorBody
+from service.dialects import render
+from service.suggest import closest_field
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,33 @@ def _has(container: Any, part: str | int) -> bool:
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
-def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
+# pydantic's complaint when the body is not a JSON object: most often a client that sent JSON without
+# `Content-Type: application/json` (curl -d sends a form type), so the body arrived as plain bytes.
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _content_type_hint(exc: RequestValidationError, content_type: str) -> str | None:
+    first = exc.errors()[0] if exc.errors() else {}
+    if tuple(first.get("loc", ())) != ("body",) or first.get("type") not in _NOT_AN_OBJECT:
+        return None
+    if "json" in content_type:
+        return None
+    said = f"`{content_type}`" if content_type else "none"
+    return (
+        f"body: send a JSON object with the header `Content-Type: application/json` (this request's: {said})"
+    )
+
+
+def _validation_body(
+    exc: RequestValidationError, content_type: str = "", body_model: Any = None
+) -> dict[str, Any]:
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
+        if err.get("type") == "extra_forbidden" and loc[:1] == ["body"]:
+            nearest = closest_field(body_model, loc[1:])
+            if nearest is not None:
+                err = {**err, "msg": f"{err.get('msg')}; did you mean `{nearest}`?"}
         if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
             loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         where = loc[0] if loc else "body"
@@ -54,7 +79,7 @@ def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
     where = first["loc"] or first["in"]
     return {
         "error": "invalid_request",
-        "detail": f"{where}: {first['msg']}",
+        "detail": _content_type_hint(exc, content_type) or f"{where}: {first['msg']}",
         "loc": first["loc"],
         "errors": errors,
     }
@@ -62,33 +87,38 @@ def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeepfeatError)
-    async def _deepfeat(_: Request, exc: DeepfeatError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
+    async def _deepfeat(request: Request, exc: DeepfeatError) -> JSONResponse:
+        return render(request, exc.status_code, exc.body(), exc.headers(), exc.retryable)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_validation_body(exc), status_code=422)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        route = request.scope.get("route")
+        body_field = getattr(route, "body_field", None)
+        model = body_field.field_info.annotation if body_field is not None else None
+        return render(request, 422, _validation_body(exc, request.headers.get("content-type", ""), model))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
+        return render(
+            request,
+            exc.status_code,
             {"error": error, "detail": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = secrets.token_hex(8)
         log.exception("unhandled error %s on %s %s", error_id, request.method, request.url.path)
-        return JSONResponse(
+        return render(
+            request,
+            500,
             {
                 "error": "internal",
                 "detail": "internal error; quote this id when reporting it",
                 "error_id": error_id,
             },
-            status_code=500,
         )
 
 
@@ -122,7 +152,7 @@ def document_errors(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     response = operation.get("responses", {}).get("422")
-                    if response is not None:
+                    if response is not None and "HTTPValidationError" in str(response):
                         response["content"] = {"application/json": {"schema": body_ref}}
             app.openapi_schema = schema
         return app.openapi_schema

@@ -16,6 +16,7 @@ from deepfeat.processes import (
     admin_key,
     api_command,
     default_queues,
+    port_problem,
     thread_plan,
     worker_command,
 )
@@ -51,6 +52,8 @@ def up(
 ) -> None:
     """Migrate, then run the API and one worker until Ctrl-C."""
     from deepfeat.db import migrate as migrations  # alembic: only for the commands that need it
+
+    _require_free(host, port)
 
     settings = _settings(data_dir)
     migrations.upgrade(settings.resolved_database_url)
@@ -113,6 +116,7 @@ def api(
     ] = 1,
 ) -> None:
     """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out."""
+    _require_free(host, port)
     argv = api_command(host, port, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with uvicorn; argv is ours
 
@@ -127,6 +131,16 @@ def worker(
     argv = worker_command(queues or default_queues(), concurrency)
     os.environ["DEEPFEAT_WORKER_CONCURRENCY"] = str(concurrency)
     os.execv(argv[0], argv)  # noqa: S606
+
+
+def _require_free(host: str, port: int) -> None:
+    """A busy port is a one-line answer with what to do, not uvicorn's traceback after a start."""
+    problem = port_problem(host, port)
+    if problem is not None:
+        console.print(
+            f"[red]{problem}[/red]: try `--port {port + 1}` (or `make run PORT={port + 1}`)", highlight=False
+        )
+        raise typer.Exit(1)
 
 
 def _redact(url: str) -> str:

@@ -7,9 +7,11 @@
         run = df.wait(run.id, on_progress=lambda r: print(r.progress))
 
 Failures raise `DeepfeatAPIError` (the server's `{error, detail, loc}`) or `ServerUnreachable`; both
-derive from `ClientError`, so a notebook or the CLI can catch one type.
+derive from `ClientError`, so a notebook or the CLI can catch one type. 429 and 503 answers are
+retried (tenacity), waiting what `Retry-After` says. `AsyncClient` has the same methods, awaited.
 """
 
+from deepfeat.client.aio import AsyncClient
 from deepfeat.client.api import Client
 from deepfeat.client.errors import (
     ClientError,
@@ -24,6 +26,7 @@ from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, Extracti
 __all__ = [
     "DEFAULT_URL",
     "ArtifactOut",
+    "AsyncClient",
     "Client",
     "ClientError",
     "DeepfeatAPIError",

@@ -1,10 +1,12 @@
-"""`Client`: every deepfeat route as a method, answers typed with the server's own pydantic models."""
+"""`Client`: every deepfeat route as a method, answers typed with the server's own pydantic models.
+
+The requests are built in calls.py and shared with `AsyncClient` (aio.py); this file only sends them,
+retrying 429/503 as `Retry-After` says (retry.py) and reading every page where a method promises all.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -13,29 +15,35 @@ from typing import Any, TypeVar
 
 import httpx
 import numpy as np
-from pydantic import BaseModel
 
-from deepfeat.client.errors import ClientError, ServerUnreachable, WaitTimeout, raise_for_error, reason
-from deepfeat.client.local import DEFAULT_URL, SpecLike, default_key, load_spec
-from deepfeat.client.models import ArtifactOut, Embeddings, EncoderOut, ExtractionOut, KeyOut
-from deepfeat.client.projects import ProjectsAPI
+from deepfeat.client import calls
+from deepfeat.client.calls import Call, Pages
+from deepfeat.client.errors import ClientError, ServerUnreachable, raise_for_error, reason
+from deepfeat.client.local import SpecLike
+from deepfeat.client.models import ArtifactOut, EncoderOut, ExtractionOut, KeyOut
+from deepfeat.client.retry import retrying
+from deepfeat.client.shared import Pacer, base_url, download_target, finish_download, headers_for
 from deepfeat.specs.datasets import DatasetOut
-from deepfeat.specs.inference import PredictResponse, SamplesResponse, ScoreResponse
-from deepfeat.specs.runs import TERMINAL_STATUSES, EventOut, MetricOut, RunOut, ValidationReport
+from deepfeat.specs.inference import PredictResponse, ScoreResponse
+from deepfeat.specs.projects import ProjectOut
+from deepfeat.specs.runs import EventOut, MetricOut, RunOut, ValidationReport
 from deepfeat.specs.sweeps import SweepOut
 
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
-class Client(ProjectsAPI):
-    """A deepfeat server at `url` (default DEEPFEAT_URL, then http://127.0.0.1:8000) used with `key`."""
+class Client:
+    """A deepfeat server at `url` (default DEEPFEAT_URL, then http://127.0.0.1:8000) used with `key`.
 
-    def __init__(self, url: str | None = None, key: str | None = None, *, timeout: float = 30.0) -> None:
-        self.url = (url or os.environ.get("DEEPFEAT_URL") or DEFAULT_URL).rstrip("/")
-        self.key = key if key is not None else default_key(self.url)
-        headers = {"User-Agent": "deepfeat-client"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
+    429 and 503 answers are retried up to `retries` times, waiting what `Retry-After` says.
+    """
+
+    def __init__(
+        self, url: str | None = None, key: str | None = None, *, timeout: float = 30.0, retries: int = 4
+    ) -> None:
+        self.url = base_url(url)
+        self.key, headers = headers_for(self.url, key)
+        self.retries = retries
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -48,38 +56,38 @@ class Client(ProjectsAPI):
         self.close()
 
     # -- plumbing -------------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _once(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(call.method, call.path, **call.kwargs)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, reason(exc)) from None
         raise_for_error(response)
-        return response
+        return call.read(response.json() if response.content else None)
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+    def _send(self, call: Call[T]) -> T:
+        if not call.retry:
+            return self._once(call)
+        for attempt in retrying(self.retries + 1):
+            with attempt:
+                return self._once(call)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _pages(self, path: str, model: type[M], page_size: int, **params: Any) -> Iterator[M]:
+    def _all(self, pages: Pages[Any]) -> Iterator[Any]:
         after: str | None = None
         while True:
-            query = {k: v for k, v in {**params, "after": after, "limit": page_size}.items() if v is not None}
-            page = self._json("GET", path, params=query)
-            for item in page["data"]:
-                yield model.model_validate(item)
-            after = page.get("next_after")
+            items, after = self._send(pages.page(after))
+            yield from items
             if not after:
                 return
 
     # -- health ---------------------------------------------------------------------------------------
     def ready(self) -> dict[str, Any]:
         """`/readyz`: raises DeepfeatAPIError(503) naming the dependency that is down."""
-        body: dict[str, Any] = self._json("GET", "/readyz")
-        return body
+        return self._send(calls.ready())
 
     # -- datasets -------------------------------------------------------------------------------------
     def create_builtin(self, builtin: str, *, name: str | None = None) -> DatasetOut:
-        body = {"builtin": builtin.removeprefix("builtin:"), **({"name": name} if name else {})}
-        return DatasetOut.model_validate(self._json("POST", "/v1/datasets", json=body))
+        return self._send(calls.create_builtin(builtin, name))
 
     def upload_dataset(
         self,
@@ -96,39 +104,34 @@ class Client(ProjectsAPI):
         `image_size="64x48"`) travel as form fields; the server detects what is left out.
         """
         path = Path(path)
-        fields = {"name": name, "format": format, "target": target, **options}
-        form = {
-            k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items() if v is not None
-        }
+        form = calls.upload_form({"name": name, "format": format, "target": target, **options})
         try:
             handle = path.open("rb")
         except OSError as exc:
             raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
         with handle:
             files = {"file": (path.name, handle, "application/octet-stream")}
-            return DatasetOut.model_validate(self._json("POST", "/v1/datasets", data=form, files=files))
+            return self._send(calls.upload_dataset(form, files))
 
     def datasets(self, *, page_size: int = 100) -> Iterator[DatasetOut]:
         """Every dataset of the key's project, following the pages."""
-        return self._pages("/v1/datasets", DatasetOut, page_size)
+        return self._all(calls.datasets(page_size))
 
     def dataset(self, dataset_id: str) -> DatasetOut:
-        return DatasetOut.model_validate(self._json("GET", f"/v1/datasets/{dataset_id}"))
+        return self._send(calls.dataset(dataset_id))
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete a dataset; DeepfeatAPIError(409) while a queued or running run uses it."""
-        self._request("DELETE", f"/v1/datasets/{dataset_id}")
+        self._send(calls.delete_dataset(dataset_id))
 
     # -- runs -----------------------------------------------------------------------------------------
     def validate(self, spec: SpecLike) -> ValidationReport:
         """Dry-run a spec: parameters, FLOPs, shapes and memory, or DeepfeatAPIError(422) with `loc`."""
-        return ValidationReport.model_validate(self._json("POST", "/v1/runs:validate", json=load_spec(spec)))
+        return self._send(calls.validate(spec))
 
     def submit(self, spec: SpecLike, *, idempotency_key: str | None = None, **overrides: Any) -> RunOut:
         """Queue a run from a dict, a RunSpec or a .json/.yaml path; `overrides` replace top-level fields."""
-        doc = {**load_spec(spec), **{k: v for k, v in overrides.items() if v is not None}}
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return RunOut.model_validate(self._json("POST", "/v1/runs", json=doc, headers=headers))
+        return self._send(calls.submit(spec, idempotency_key, overrides))
 
     def runs(
         self,
@@ -144,20 +147,18 @@ class Client(ProjectsAPI):
     ) -> Iterator[RunOut]:
         """Runs, newest first (or by `sort="metrics.<key>"`), across pages; at most `limit` of them.
         `tags`: runs with every one; `filter`: the filter language (docs/api.md)."""
-        search = {
-            "experiment": experiment,
-            "tag": list(tags) or None,
-            "filter": filter,
-            "sort": sort,
-            "order": order,
-        }
-        for i, run in enumerate(self._pages("/v1/runs", RunOut, page_size, status=status, **search)):
+        search = calls.run_search(experiment, tags, filter, sort, order)
+        for i, run in enumerate(self._all(calls.runs(status, page_size, search))):
             if limit is not None and i >= limit:
                 return
             yield run
 
+    def update_run(self, run_id: str, **change: Any) -> RunOut:
+        """PATCH a run's `name`, `experiment`, `tags`, `metadata`, `add_tags` or `remove_tags`."""
+        return self._send(calls.update_run(run_id, change))
+
     def run(self, run_id: str) -> RunOut:
-        return RunOut.model_validate(self._json("GET", f"/v1/runs/{run_id}"))
+        return self._send(calls.run(run_id))
 
     def wait(
         self,
@@ -169,59 +170,36 @@ class Client(ProjectsAPI):
         max_interval: float = 2.0,
     ) -> RunOut:
         """Poll until the run ends and return it (whatever its status); `on_progress` sees every change.
-
-        The poll interval grows ×1.5 up to `max_interval` while nothing changes and drops back on
-        progress, so a watched run costs a few requests per epoch. Raises WaitTimeout after `timeout`.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen: tuple[str, str] | None = None
-        delay = interval
+        Raises WaitTimeout after `timeout`."""
+        pacer = Pacer(interval, max_interval, timeout)
         while True:
             run = self.run(run_id)
-            state = (run.status, json.dumps(run.progress, sort_keys=True))
-            if state != seen:
-                seen, delay = state, interval
-                if on_progress is not None:
-                    on_progress(run)
-            else:
-                delay = min(delay * 1.5, max_interval)
-            if run.status in TERMINAL_STATUSES:
+            if pacer.changed(run) and on_progress is not None:
+                on_progress(run)
+            delay = pacer.next_delay(run)
+            if delay is None:
                 return run
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise WaitTimeout(run, timeout or 0.0)
             time.sleep(delay)
-
-    def update_run(self, run_id: str, **change: Any) -> RunOut:
-        """PATCH a run's `name`, `experiment`, `tags`, `metadata`, `add_tags` or `remove_tags`."""
-        return RunOut.model_validate(self._json("PATCH", f"/v1/runs/{run_id}", json=change))
 
     def cancel(self, run_id: str) -> RunOut:
         """Ask a run to stop; DeepfeatAPIError(409) when it has already ended."""
-        return RunOut.model_validate(self._json("POST", f"/v1/runs/{run_id}/cancel"))
+        return self._send(calls.cancel(run_id))
 
     def metrics(self, run_id: str, *, key: str | None = None) -> list[MetricOut]:
-        params = {"key": key} if key else None
-        return [
-            MetricOut.model_validate(m)
-            for m in self._json("GET", f"/v1/runs/{run_id}/metrics", params=params)
-        ]
+        return self._send(calls.metrics(run_id, key))
 
     def events(self, run_id: str, *, after: int | None = None, page_size: int = 100) -> list[EventOut]:
         """The run's whole event log from `after` on (every page)."""
         events: list[EventOut] = []
         while True:
-            params = {"limit": page_size, **({"after": after} if after is not None else {})}
-            page = [
-                EventOut.model_validate(e)
-                for e in self._json("GET", f"/v1/runs/{run_id}/events", params=params)
-            ]
+            page = self._send(calls.events(run_id, after, page_size))
             events += page
             if len(page) < page_size:
                 return events
             after = page[-1].id
 
     def artifacts(self, run_id: str) -> list[ArtifactOut]:
-        return [ArtifactOut.model_validate(a) for a in self._json("GET", f"/v1/runs/{run_id}/artifacts")]
+        return self._send(calls.artifacts(run_id))
 
     def download(self, run_id: str, name: str, dest: str | Path | None = None) -> Path:
         """Stream an artifact to `dest` (a file, or a folder to put `name` in; default: here).
@@ -231,10 +209,7 @@ class Client(ProjectsAPI):
         return self._download(f"/v1/runs/{run_id}/artifacts/{name}", name, dest, f"run {run_id}")
 
     def _download(self, path: str, name: str, dest: str | Path | None, owner: str) -> Path:
-        target = Path(dest) if dest is not None else Path(name)
-        if target.is_dir():
-            target = target / name
-        partial = target.with_name(target.name + ".part")
+        target, partial = download_target(name, dest)
         digest = hashlib.sha256()
         try:
             with self._http.stream("GET", path) as response:
@@ -249,42 +224,31 @@ class Client(ProjectsAPI):
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
             raise ServerUnreachable(self.url, reason(exc)) from None
-        if expected and expected != digest.hexdigest():
-            partial.unlink(missing_ok=True)
-            raise ClientError(f"artifact {name} of {owner} arrived corrupted (sha256 mismatch)")
-        partial.replace(target)
-        return target
+        return finish_download(partial, target, expected, digest.hexdigest(), f"artifact {name} of {owner}")
 
     # -- trained runs at work -------------------------------------------------------------------------
     def predict(self, run_id: str, inputs: Sequence[Any]) -> PredictResponse:
         """Classes (with probabilities) or values for inputs shaped like the run's dataset (or flat)."""
-        body = {"inputs": _listed(inputs)}
-        return PredictResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/predict", json=body))
+        return self._send(calls.predict(run_id, inputs))
 
     def score(self, run_id: str, inputs: Sequence[Any], *, fpr: float | None = None) -> ScoreResponse:
         """Autoencoder anomaly scores, the threshold at `fpr`, and which inputs are anomalies."""
-        body = {"inputs": _listed(inputs), **({"fpr": fpr} if fpr is not None else {})}
-        return ScoreResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/score", json=body))
+        return self._send(calls.score(run_id, inputs, fpr))
 
     def samples(
         self, run_id: str, n: int = 16, *, seed: int | None = None, label: str | int | None = None
     ) -> np.ndarray[Any, Any]:
         """`n` samples from a GAN run's generator: an (n, *shape) array, `shape` being one sample's;
         `label`: the class a conditional GAN's samples are of."""
-        body: dict[str, Any] = {"n": n, **({"seed": seed} if seed is not None else {})}
-        if label is not None:
-            body["label"] = label
-        answer = SamplesResponse.model_validate(self._json("POST", f"/v1/runs/{run_id}/samples", json=body))
-        return np.asarray(answer.samples, dtype=np.float32).reshape(len(answer.samples), *answer.shape)
+        return self._send(calls.samples(run_id, n, seed, label))
 
-    # -- encoders and embeddings (need the encoders feature on the server) ----------------------------
-    def encoders(self) -> list[EncoderOut]:
-        body = self._json("GET", "/v1/encoders")
-        return [EncoderOut.model_validate(e) for e in (body["data"] if isinstance(body, dict) else body)]
+    # -- encoders and embeddings ----------------------------------------------------------------------
+    def encoders(self, *, page_size: int = 200) -> list[EncoderOut]:
+        """Every encoder: the catalogue and all the project's registered ones (every page)."""
+        return list(self._all(calls.encoders(page_size)))
 
     def register_encoder(self, run_id: str, name: str, *, layer: str | None = None) -> EncoderOut:
-        body = {"run_id": run_id, "name": name, **({"layer": layer} if layer else {})}
-        return EncoderOut.model_validate(self._json("POST", "/v1/encoders", json=body))
+        return self._send(calls.register_encoder(run_id, name, layer))
 
     def embed(
         self,
@@ -296,12 +260,7 @@ class Client(ProjectsAPI):
         normalize: bool | None = None,
     ) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Embeddings of `inputs` (texts, base64 images or numeric rows) as an (n, dim) float32 array."""
-        body: dict[str, Any] = {"inputs": list(inputs)}
-        body |= {
-            k: v for k, v in {"layer": layer, "pool": pool, "normalize": normalize}.items() if v is not None
-        }
-        answer = Embeddings.model_validate(self._json("POST", f"/v1/encoders/{encoder}/embed", json=body))
-        return np.asarray(answer.embeddings, dtype=np.float32).reshape(len(answer.embeddings), -1)
+        return self._send(calls.embed(encoder, inputs, layer, pool, normalize))
 
     def extract(
         self,
@@ -313,22 +272,17 @@ class Client(ProjectsAPI):
         normalize: bool | None = None,
     ) -> ExtractionOut:
         """Start a batch job that embeds a whole dataset into an `embeddings.npy` artifact."""
-        body: dict[str, Any] = {"encoder": encoder, "dataset": dataset}
-        body |= {
-            k: v for k, v in {"layer": layer, "pool": pool, "normalize": normalize}.items() if v is not None
-        }
-        return ExtractionOut.model_validate(self._json("POST", "/v1/extractions", json=body))
+        return self._send(calls.extract(encoder, dataset, layer, pool, normalize))
 
     def extraction(self, extraction_id: str) -> ExtractionOut:
-        return ExtractionOut.model_validate(self._json("GET", f"/v1/extractions/{extraction_id}"))
+        return self._send(calls.extraction(extraction_id))
 
     def extractions(self, *, status: str | None = None, page_size: int = 100) -> Iterator[ExtractionOut]:
         """Every extraction job of the project, newest first (pages fetched as you iterate)."""
-        params = {"status": status} if status else {}
-        return self._pages("/v1/extractions", ExtractionOut, page_size, **params)
+        return self._all(calls.extractions(status, page_size))
 
     def cancel_extraction(self, extraction_id: str) -> ExtractionOut:
-        return ExtractionOut.model_validate(self._json("POST", f"/v1/extractions/{extraction_id}/cancel"))
+        return self._send(calls.cancel_extraction(extraction_id))
 
     def download_extraction(
         self, extraction_id: str, name: str = "embeddings.npy", dest: str | Path | None = None
@@ -344,37 +298,46 @@ class Client(ProjectsAPI):
         name = f"{ref.replace('@', '-')}-{format}.zip"
         return self._download(f"/v1/encoders/{ref}/export?format={format}", name, dest, f"encoder {ref}")
 
-    # -- keys (admin; need the access feature on the server) ------------------------------------------
+    # -- keys (admin) ---------------------------------------------------------------------------------
     def create_key(self, name: str, *, scope: str = "write") -> KeyOut:
         """A new key of this project; its secret is in `.key` of the answer and shown only once."""
-        return KeyOut.model_validate(self._json("POST", "/v1/keys", json={"name": name, "scope": scope}))
+        return self._send(calls.create_key(name, scope))
 
-    def keys(self) -> list[KeyOut]:
-        body = self._json("GET", "/v1/keys")
-        return [KeyOut.model_validate(k) for k in (body["data"] if isinstance(body, dict) else body)]
+    def keys(self, *, page_size: int = 200) -> list[KeyOut]:
+        """Every key of the project (every page)."""
+        return list(self._all(calls.keys(page_size)))
 
     def revoke_key(self, key_id: str) -> KeyOut:
-        return KeyOut.model_validate(self._json("POST", f"/v1/keys/{key_id}:revoke"))
+        return self._send(calls.revoke_key(key_id))
 
     # -- sweeps ---------------------------------------------------------------------------------------
     def create_sweep(self, spec: SpecLike) -> SweepOut:
         """Start a sweep from a dict or a .json/.yaml path (`base`, `method`, `metric`, `parameters`...)."""
-        return SweepOut.model_validate(self._json("POST", "/v1/sweeps", json=load_spec(spec)))
+        return self._send(calls.create_sweep(spec))
 
     def sweeps(self, *, status: str | None = None, page_size: int = 50) -> Iterator[SweepOut]:
-        return self._pages("/v1/sweeps", SweepOut, page_size, status=status)
+        return self._all(calls.sweeps(status, page_size))
 
     def sweep(self, sweep_id: str) -> SweepOut:
-        return SweepOut.model_validate(self._json("GET", f"/v1/sweeps/{sweep_id}"))
+        return self._send(calls.sweep(sweep_id))
 
     def cancel_sweep(self, sweep_id: str) -> SweepOut:
-        return SweepOut.model_validate(self._json("POST", f"/v1/sweeps/{sweep_id}/cancel"))
+        return self._send(calls.cancel_sweep(sweep_id))
 
+    # -- projects (an admin key of the `default` project) ----------------------------------------------
+    def create_project(self, name: str) -> ProjectOut:
+        return self._send(calls.create_project(name))
 
-def _listed(inputs: Sequence[Any]) -> list[Any]:
-    """Inputs as JSON lists, whether given as lists or as a numpy array."""
-    return (
-        inputs.tolist()
-        if isinstance(inputs, np.ndarray)
-        else [x.tolist() if isinstance(x, np.ndarray) else x for x in inputs]
-    )
+    def projects(self, *, page_size: int = 100) -> Iterator[ProjectOut]:
+        return self._all(calls.projects(page_size))
+
+    def project(self, ref: str) -> ProjectOut:
+        """A project by id or name, with its storage use."""
+        return self._send(calls.project(ref))
+
+    def create_project_key(self, ref: str, name: str = "", *, scope: str = "admin") -> KeyOut:
+        """A key of another project; its secret is in `.key` and shown only once."""
+        return self._send(calls.create_project_key(ref, name, scope))
+
+    def project_keys(self, ref: str) -> list[KeyOut]:
+        return self._send(calls.project_keys(ref))

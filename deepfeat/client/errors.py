@@ -24,10 +24,17 @@ class DeepfeatAPIError(ClientError):
     """The server answered with an error: its HTTP status and the `{error, detail, loc}` body."""
 
     def __init__(
-        self, status: int, error: str, detail: str, loc: str | None = None, body: Any = None
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        loc: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{status} {error}: {detail}")
         self.status, self.error, self.detail, self.loc, self.body = status, error, detail, loc, body
+        self.retry_after = retry_after  # seconds, from the `Retry-After` header of a 429/503
 
 
 class SpecFileError(ClientError):
@@ -40,9 +47,18 @@ class WaitTimeout(ClientError, TimeoutError):
         self.run = run
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # absent, or an HTTP date: the caller's backoff decides
+
+
 def raise_for_error(response: httpx.Response) -> None:
     if not response.is_error:
         return
+    wait = _retry_after(response)
     try:
         body = response.json()
     except ValueError:
@@ -52,9 +68,10 @@ def raise_for_error(response: httpx.Response) -> None:
         if not isinstance(detail, str):  # a plain FastAPI/Starlette answer, not ours
             detail = json.dumps(detail)
         loc = body.get("loc")
-        raise DeepfeatAPIError(response.status_code, str(body.get("error", "error")), detail, loc, body)
+        error = str(body.get("error", "error"))
+        raise DeepfeatAPIError(response.status_code, error, detail, loc, body, wait)
     text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
-    raise DeepfeatAPIError(response.status_code, "http_error", text, None, body)
+    raise DeepfeatAPIError(response.status_code, "http_error", text, None, body, wait)
 
 
 def reason(exc: httpx.TransportError) -> str:

@@ -50,6 +50,15 @@ def _labelled_files(root: Path, files: list[Path]) -> list[tuple[str, Path, str]
     return sorted(out, key=lambda t: t[2])
 
 
+def upright(opened: Image.Image) -> Image.Image:
+    """An L or RGB image as a person sees it: EXIF rotation applied (phone photos), palette and alpha
+    images through RGBA so transparency does not turn into noise. Ingest and serving both use this, so a
+    photo is the same picture to training and to the served model."""
+    img: Image.Image = ImageOps.exif_transpose(opened)
+    converted = img.convert("RGBA").convert("RGB") if img.mode in ("P", "PA", "LA", "RGBA") else img
+    return converted if converted.mode in ("L", "RGB") else converted.convert("RGB")
+
+
 def _decode(path: Path, entry: str, size: tuple[int, int], max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -62,14 +71,7 @@ def _decode(path: Path, entry: str, size: tuple[int, int], max_pixels: int) -> I
                         entry=entry,
                     )
                 opened.load()
-                img: Image.Image = ImageOps.exif_transpose(opened)  # phone photos: upright as seen
-                # Palette/alpha images go through RGBA so transparency does not turn into noise.
-                converted = (
-                    img.convert("RGBA").convert("RGB") if img.mode in ("P", "PA", "LA", "RGBA") else img
-                )
-                if converted.mode not in ("L", "RGB"):
-                    converted = converted.convert("RGB")
-                return converted.resize(size, Image.Resampling.BILINEAR)
+                return upright(opened).resize(size, Image.Resampling.BILINEAR)
     except DataError:
         raise
     except (

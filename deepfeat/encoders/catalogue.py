@@ -26,6 +26,7 @@ from deepfeat.nn.registry import Backbone, BuildContext, SourceEncoder
 class EncoderUnavailable(DeepfeatError):
     status_code = 503
     error = "encoder_unavailable"
+    retryable = False  # a missing package or a tampered file does not heal by itself
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class PretrainedEntry:
     blocks: Callable[[Any], list[nn.Module]] = field(repr=False)
     default_pool: str = "mean"
     default_normalize: bool = False
+    # Trained so that the first k dimensions are an embedding too (Matryoshka): only then may a client
+    # ask for fewer (`dimensions`); cutting any other encoder's vectors gives worse ones silently.
+    truncatable: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
+from deepfeat.data.images import upright
 from deepfeat.encoders.embedder import Embedder, InvalidInput
 
 RESIZE, CROP = 256, 224
@@ -45,7 +46,7 @@ def decode_image(data: Any, loc: str) -> Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise InvalidInput(loc, f"{image.width}×{image.height} is over {MAX_PIXELS:,} pixels")
             image.load()
-            return image.convert("RGB")
+            return upright(image).convert("RGB")  # as dataset ingest reads it (EXIF rotation)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
         raise InvalidInput(loc, "cannot be decoded as a PNG or JPEG image") from None
 

@@ -4,7 +4,6 @@ delete with blob collection, and loading arrays (by memory map) for the workers.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from deepfeat.db.session import after_commit
 from deepfeat.db.types import db_int, utcnow
 from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
+from deepfeat.services.paging import cursor_page
 from deepfeat.specs.datasets import UploadOptions
 from deepfeat.storage import ArtifactStore, StoredBlob, sha_of_key
 
@@ -171,8 +171,25 @@ class DatasetService:
             raise NotFound(f"dataset {dataset_id!r} not found")
         return dataset
 
-    def page(self, after: str | None, limit: int, name: str | None = None) -> Sequence[Dataset]:
-        return self.repo.page(after, min(limit, self.settings.page_size_max), name)
+    def page(
+        self, after: str | None, limit: int, name: str | None = None
+    ) -> tuple[list[Dataset], str | None]:
+        """A page of datasets and the cursor of the next (None at the end)."""
+        return cursor_page(lambda n: self.repo.page(after, n, name), limit, self.settings.page_size_max)
+
+    def schema_of(self, reference: str) -> dict[str, Any]:
+        """The schema a run spec's `dataset` names, storing nothing: a dry run must not register a
+        built-in data set (that is `resolve`'s job when a run is submitted)."""
+        if reference.startswith(BUILTIN_PREFIX):
+            name = reference.removeprefix(BUILTIN_PREFIX)
+            existing = self.repo.get_builtin(name)
+            if existing is not None:
+                return dict(existing.schema)
+            try:
+                return load_builtin(name).schema
+            except NotFound as exc:
+                raise SpecError("/dataset", exc.detail) from None
+        return dict(self.resolve(reference).schema)
 
     def resolve(self, reference: str) -> Dataset:
         """A run spec's `dataset`: `builtin:<name>`, a dataset id, `name` (latest) or `name@version`;

@@ -22,6 +22,7 @@ from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService, load_arrays
 from deepfeat.services.encoders import EncoderService, Resolved, options_for
+from deepfeat.services.paging import cursor_page
 from deepfeat.specs.extractions import ExtractionRequest
 from deepfeat.specs.runs import TERMINAL_STATUSES
 from deepfeat.storage import ArtifactStore
@@ -97,8 +98,9 @@ class ExtractionService:
             raise NotFound(f"extraction {extraction_id!r} not found")
         return extraction
 
-    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Extraction]:
-        return self.repo.page(status, after, min(limit, self.settings.page_size_max))
+    def page(self, status: str | None, after: str | None, limit: int) -> tuple[list[Extraction], str | None]:
+        """A page of jobs, newest first, and the cursor of the next (None at the end)."""
+        return cursor_page(lambda n: self.repo.page(status, after, n), limit, self.settings.page_size_max)
 
     def cancel(self, extraction_id: str) -> Extraction:
         """A queued job ends at once; a running one becomes `cancelling` and stops after its chunk."""

@@ -14,6 +14,7 @@ from deepfeat.errors import Conflict, NotFound
 from deepfeat.ids import new_id
 from deepfeat.services import auth
 from deepfeat.services.auth import Principal
+from deepfeat.services.paging import cursor_page
 
 
 class ProjectService:
@@ -29,9 +30,9 @@ class ProjectService:
             raise Conflict(f"a project named {name!r} exists already")
         return self.repo.add(Project(id=new_id("prj"), name=name))
 
-    def page(self, after: str | None, limit: int) -> Sequence[Project]:
+    def page(self, after: str | None, limit: int) -> tuple[list[Project], str | None]:
         auth.require_deployment_admin(self.session, self.who)
-        return self.repo.page(after, min(limit, self.settings.page_size_max))
+        return cursor_page(lambda n: self.repo.page(after, n), limit, self.settings.page_size_max)
 
     def get(self, ref: str) -> Project:
         """A project by id or name: any project for the deployment admin, else only the key's own (other

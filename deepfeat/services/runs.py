@@ -19,6 +19,7 @@ from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
+from deepfeat.services.paging import cursor_page
 from deepfeat.services.signals import single_host
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
@@ -39,8 +40,8 @@ class RunService:
         self.settings = settings
 
     def validate(self, spec: RunSpec) -> ValidationReport:
-        dataset = self.datasets.resolve(spec.dataset)
-        setup = setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
+        schema = self.datasets.schema_of(spec.dataset)  # a dry run: registers nothing
+        setup = setup_run(spec, schema, self.settings, self.encoders.build_context())
         r = setup.report
         return ValidationReport(
             params=r.params,
@@ -105,8 +106,11 @@ class RunService:
 
     def page(
         self, status: str | None, after: str | None, limit: int, search: RunSearch | None = None
-    ) -> Sequence[Run]:
-        return self.repo.page(status, after, min(limit, self.settings.page_size_max), search)
+    ) -> tuple[list[Run], str | None]:
+        """A page of runs (newest first, or by `search`'s metric) and the next cursor (None at the end)."""
+        return cursor_page(
+            lambda n: self.repo.page(status, after, n, search), limit, self.settings.page_size_max
+        )
 
     def experiments(self) -> Sequence[str]:
         """The project's experiment names, for the dashboard's picker."""

@@ -19,6 +19,7 @@ from deepfeat.db.repositories.sweeps import SweepRepository
 from deepfeat.db.types import utcnow
 from deepfeat.errors import Conflict, DeepfeatError, NotFound, SpecError, json_pointer
 from deepfeat.ids import new_id
+from deepfeat.services.paging import cursor_page
 from deepfeat.services.runs import Enqueue, RunService
 from deepfeat.services.webhooks import WebhookService
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec
@@ -201,8 +202,8 @@ class SweepService:
             raise NotFound(f"sweep {sweep_id!r} not found")
         return sweep
 
-    def page(self, status: str | None, after: str | None, limit: int) -> Sequence[Sweep]:
-        return self.repo.page(status, after, min(limit, self.settings.page_size_max))
+    def page(self, status: str | None, after: str | None, limit: int) -> tuple[list[Sweep], str | None]:
+        return cursor_page(lambda n: self.repo.page(status, after, n), limit, self.settings.page_size_max)
 
     def cancel(self, sweep_id: str) -> Sweep:
         """Stop proposing, and cancel every child still queued or running."""

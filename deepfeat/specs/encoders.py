@@ -95,8 +95,17 @@ class EmbedResponse(ResponseModel):
 
 class OpenAIEmbeddingRequest(SpecModel):
     model: str = Field(min_length=1, max_length=200)
-    input: str | list[str] = Field(description="a string or a list of strings")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="a string, a list of strings, or token ids of the encoder's own tokenizer "
+        "(one list of ids, or a list of them)"
+    )
     encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(
+        default=None,
+        ge=1,
+        le=65536,
+        description="the encoder's dimension; smaller only where the encoder supports truncation",
+    )
     user: str | None = Field(default=None, max_length=200)
 
 

@@ -95,18 +95,18 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             output, loss = backward(x, y)
             extra = penalty(weights, spec.l1, spec.l2)
-            if extra is not None:
-                extra.backward()
+            if extra is not None:  # scaled like the loss: unscale_ divides every gradient by the scale
+                (place.scaler.scale(extra) if place.scaler is not None else extra).backward()
             if place.scaler is not None:
                 place.scaler.unscale_(optimizer)  # clip and measure true gradients
+            probe = diagnostics if i == len(batches) - 1 else None  # once per epoch, on its last step
+            if probe is not None:
+                health = probe.before_step()  # before clipping, or "exploding" could never show
             if spec.grad_clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
-            if diagnostics is not None and i == len(batches) - 1:  # once per epoch, on its last step
-                health = diagnostics.before_step()
-                optimizer_step(optimizer, place)
-                health |= diagnostics.after_step() | diagnostics.units()
-            else:
-                optimizer_step(optimizer, place)
+            optimizer_step(optimizer, place)
+            if probe is not None:
+                health |= probe.after_step() | probe.units()
             if scheduler is not None and per_step:
                 scheduler.step()
             objective.accumulate(sums, output, y, loss)

@@ -12,9 +12,10 @@ from deepfeat.config import Settings
 from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, create_model
-from deepfeat.nn.inspect import ModelReport, inspect_model
+from deepfeat.nn.inspect import BYTES_PER_FLOAT, ModelReport, StepCost, inspect_model
 from deepfeat.nn.registry import families_for
 from deepfeat.specs.runs import RunSpec
+from deepfeat.specs.training import TrainingSpec
 from deepfeat.train.objectives import Classification, Objective, Reconstruction, Regression
 
 EPOCH_METRICS = ("lr", "epoch_time", "samples_per_s")
@@ -102,7 +103,7 @@ def setup_run(
     input_shape = [int(d) for d in schema["input_shape"]]
     # Without a context (a script, a test): the catalogue backbones, no registered encoders.
     model = create_model(spec.model, input_shape, objective.output_dim, context or build_context())
-    report = inspect_model(model, input_shape, spec.training.batch_size)
+    report = inspect_model(model, input_shape, spec.training.batch_size, step_cost(spec.training))
     if report.params > settings.max_params:
         raise SpecError(
             "/model", f"{report.params:,} parameters is over the limit of {settings.max_params:,}"
@@ -114,6 +115,20 @@ def setup_run(
             f"{settings.max_memory_bytes / 2**20:.0f} MiB: lower batch_size or the model's width",
         )
     return Setup(model, objective, input_shape, report)
+
+
+def step_cost(training: TrainingSpec) -> StepCost:
+    """Optimizer state per weight (SGD: a momentum buffer if any; RMSprop: square average, + momentum;
+    Adam/AdamW: two moments) and the bytes of a kept activation (2 under bf16/fp16 autocast; `auto` is
+    counted as fp32, the larger, since the machine that runs it is not known yet)."""
+    optimizer = training.optimizer
+    if optimizer.name == "sgd":
+        states = 1 if optimizer.momentum else 0
+    elif optimizer.name == "rmsprop":
+        states = 1 + (1 if optimizer.momentum else 0)
+    else:
+        states = 2
+    return StepCost(states, 2 if training.precision in ("bf16", "fp16") else BYTES_PER_FLOAT)
 
 
 def _check_budgets(spec: RunSpec, settings: Settings) -> None:

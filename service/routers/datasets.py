@@ -102,11 +102,9 @@ def list_datasets(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     name: str | None = None,
 ) -> DatasetPage:
-    rows = DatasetService(session, who.project_id, state.store, state.settings).page(after, limit, name)
-    return DatasetPage(
-        data=[DatasetOut.model_validate(r) for r in rows],
-        next_after=rows[-1].id if len(rows) == limit else None,
-    )
+    service = DatasetService(session, who.project_id, state.store, state.settings)
+    rows, next_after = service.page(after, limit, name)
+    return DatasetPage(data=[DatasetOut.model_validate(r) for r in rows], next_after=next_after)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

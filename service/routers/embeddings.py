@@ -1,4 +1,6 @@
-"""/v1/embeddings: the OpenAI-compatible face of the encoders (same batching underneath)."""
+"""/v1/embeddings: the OpenAI-compatible face of the encoders (same batching underneath).
+
+Errors on this route are written in OpenAI's envelope by the one handler (service/dialects.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,9 @@ import base64
 
 import numpy as np
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
-from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.embedder import InvalidInput
+from deepfeat.services.compat import fit_dimensions, is_token_ids, openai_inputs, token_items
 from deepfeat.services.encoders import check_inputs, options_for
 from deepfeat.specs.encoders import (
     OpenAIEmbedding,
@@ -17,39 +18,39 @@ from deepfeat.specs.encoders import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from service.routers.encoders import FastReader, FastState, Runtime, busy, prepare, resolve
+from service.openapi_errors import OPENAI_ERROR_RESPONSES
+from service.routers.encoders import FastReader, FastState, Runtime, prepare, resolve
 
-router = APIRouter(tags=["embeddings"])
+router = APIRouter(tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
 
 
 @router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse)
 async def create_embeddings(
     body: OpenAIEmbeddingRequest, who: FastReader, state: FastState, runtime: Runtime
-) -> OpenAIEmbeddingResponse | JSONResponse:
-    """`{model, input}` → `{object: "list", data: [{object: "embedding", index, embedding}], usage}`."""
+) -> OpenAIEmbeddingResponse:
+    """`{model, input}` → `{object: "list", data: [{object: "embedding", index, embedding}], usage}`.
+    `input` may be token ids of the encoder's own tokenizer; `dimensions` may name the encoder's."""
     settings = state.settings
-    inputs = [body.input] if isinstance(body.input, str) else body.input
+    inputs = openai_inputs(body.input)
     if not inputs:
         raise InvalidInput("/input", "send at least one input")
     check_inputs(inputs, settings)
     resolved = await resolve(body.model, who, state, runtime)
     options = options_for(resolved, None, None, None, None, settings)
-    try:
-        items = await prepare(resolved, list(inputs))
-    except InvalidInput as exc:  # OpenAI calls the field `input`
-        raise InvalidInput(exc.extra["loc"].replace("/inputs", "/input", 1), _reason(exc)) from None
+    if is_token_ids(body.input):
+        items: list[object] = list(token_items(resolved.embedder, inputs, resolved.ref))
+    else:
+        items = await prepare(resolved, inputs)
     tokens = resolved.embedder.tokens(items)
-    try:
-        vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
-    except QueueFull as exc:
-        return busy(exc)
+    vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
+    vectors = fit_dimensions(vectors, body.dimensions, resolved)
     data = [
         OpenAIEmbedding(
             index=i,
             embedding=(
                 base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
                 if body.encoding_format == "base64"
-                else v.tolist()
+                else np.asarray(v).tolist()
             ),
         )
         for i, v in enumerate(vectors)
@@ -57,7 +58,3 @@ async def create_embeddings(
     return OpenAIEmbeddingResponse(
         data=data, model=resolved.ref, usage=OpenAIUsage(prompt_tokens=tokens, total_tokens=tokens)
     )
-
-
-def _reason(exc: InvalidInput) -> str:
-    return exc.detail.partition(": ")[2] or exc.detail

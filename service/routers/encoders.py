@@ -7,11 +7,10 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from deepfeat.encoders.batcher import QueueFull
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import Principal, authenticate, hash_key
 from deepfeat.services.encoders import (
@@ -91,10 +90,6 @@ FastReader = Annotated[Principal, Depends(cached_reader)]
 
 Runtime = Annotated[EncoderRuntime, Depends(encoder_runtime)]
 router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
-
-
-def busy(exc: QueueFull) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 async def resolve(ref: str, who: Principal, state: AppState, runtime: EncoderRuntime) -> Resolved:
@@ -208,17 +203,16 @@ def export(
 )
 async def embed(
     name: str, body: EmbedRequest, who: FastReader, state: FastState, runtime: Runtime
-) -> EmbedResponse | JSONResponse:
+) -> EmbedResponse:
     """Embeddings of `inputs` from `name`, `name@3` or `name@prod`; coalesced with concurrent requests."""
     settings = state.settings
     check_inputs(body.inputs, settings)
     resolved = await resolve(name, who, state, runtime)
     options = options_for(resolved, body.layer, body.pool, body.normalize, body.precision, settings)
     items = await prepare(resolved, body.inputs)
-    try:
-        vectors = await runtime.embed(resolved.key, resolved.embedder, items, options, resolved.layer)
-    except QueueFull as exc:
-        return busy(exc)
+    vectors = await runtime.embed(
+        resolved.key, resolved.embedder, items, options, resolved.layer
+    )  # QueueFull: 429
     return EmbedResponse(
         embeddings=[v.tolist() for v in vectors],
         dim=int(vectors[0].shape[-1]),

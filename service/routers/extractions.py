@@ -41,11 +41,8 @@ def list_extractions(
     limit: Limit = 50,
 ) -> ExtractionPage:
     """Newest first. Pass the `next_after` of one page as `after` to get the next."""
-    rows = _service(session, who.project_id, state).page(status, after, limit)
-    return ExtractionPage(
-        data=[ExtractionOut.model_validate(r) for r in rows],
-        next_after=rows[-1].id if len(rows) == limit else None,
-    )
+    rows, next_after = _service(session, who.project_id, state).page(status, after, limit)
+    return ExtractionPage(data=[ExtractionOut.model_validate(r) for r in rows], next_after=next_after)
 
 
 @router.get("/{extraction_id}", response_model=ExtractionOut)

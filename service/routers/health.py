@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +14,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from service.deps import State
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz")
@@ -33,14 +36,24 @@ def readyz(state: State, request: Request) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         ensure_up_to_date(state.engine)
         checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"down: {exc}"
+    except Exception:
+        checks["database"] = _down("database")
     try:
         state.enqueue.ping()
         checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"down: {exc}"
+    except Exception:
+        checks["broker"] = _down("broker")
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
     )
+
+
+def _down(what: str) -> str:
+    """What an unauthenticated caller may know: that it is down, and the id of the log line saying why.
+    The exception's text (hosts, paths, SQL, sometimes credentials) stays in the server log."""
+    error_id = secrets.token_hex(8)
+    log.exception("readiness: %s is down (%s)", what, error_id)
+    return f"down (see the server log, id {error_id})"

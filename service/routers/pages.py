@@ -180,9 +180,9 @@ def runs_page(
     problem = None
     try:
         search = run_search(narrowed["experiment"], [tag] if tag else [], narrowed["filter"], None, "desc")
-        rows = service.page(status, after, PAGE, search)
+        rows, next_after = service.page(status, after, PAGE, search)
     except DeepfeatError as exc:  # a filter that does not parse: say where, list nothing
-        problem, rows = exc.detail, []
+        problem, rows, next_after = exc.detail, [], None
     positions = service.repo.queue_positions(rows)
     runs = [
         {
@@ -193,7 +193,6 @@ def runs_page(
         }
         for r in rows
     ]
-    next_after = rows[-1].id if len(rows) == PAGE else None
     query = urlencode({k: v for k, v in {"status": status, **narrowed}.items() if v})
     return render(
         request,
@@ -304,7 +303,7 @@ def compare(
     key: str = "val_loss",
 ) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
-    recent = service.page(None, None, PAGE)
+    recent, _ = service.page(None, None, PAGE)
     chosen: list[dict[str, Any]] = []
     facts: list[dict[str, str]] = []
     for run_id in run[:12]:

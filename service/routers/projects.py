@@ -30,11 +30,8 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ProjectPage:
     """Every project of the deployment, oldest first."""
-    rows = ProjectService(session, who, state.settings).page(after, limit)
-    return ProjectPage(
-        data=[ProjectOut.model_validate(p) for p in rows],
-        next_after=rows[-1].id if len(rows) == limit else None,
-    )
+    rows, next_after = ProjectService(session, who, state.settings).page(after, limit)
+    return ProjectPage(data=[ProjectOut.model_validate(p) for p in rows], next_after=next_after)
 
 
 @router.get("/{project}", response_model=ProjectOut)

@@ -85,8 +85,8 @@ def list_runs(
 ) -> RunPage:
     """Newest first, or by a best metric. Pass the `next_after` of one page as `after` to get the next."""
     service = _service(session, who.project_id, state)
-    rows = service.page(status, after, limit, run_search(experiment, tag, filter, sort, order))
-    return RunPage(data=_out(service, rows), next_after=rows[-1].id if len(rows) == limit else None)
+    rows, next_after = service.page(status, after, limit, run_search(experiment, tag, filter, sort, order))
+    return RunPage(data=_out(service, rows), next_after=next_after)
 
 
 @router.get("/{run_id}", response_model=RunOut)

@@ -23,7 +23,7 @@ Sort = Literal["metric", "number"]
 def sweeps_page(request: Request, who: Who, session: DbSession, state: State) -> Response:
     service = SweepService(session, who.project_id, state.settings, state.store)
     return render(
-        request, "sweeps.html", who, sweeps=[service.describe(s) for s in service.page(None, None, 50)]
+        request, "sweeps.html", who, sweeps=[service.describe(s) for s in service.page(None, None, 50)[0]]
     )
 
 

@@ -36,10 +36,8 @@ def list_sweeps(
 ) -> SweepPage:
     """Newest first. Pass the `next_after` of one page as `after` to get the next."""
     service = _service(session, who.project_id, state)
-    rows = service.page(status, after, limit)
-    return SweepPage(
-        data=[service.describe(s) for s in rows], next_after=rows[-1].id if len(rows) == limit else None
-    )
+    rows, next_after = service.page(status, after, limit)
+    return SweepPage(data=[service.describe(s) for s in rows], next_after=next_after)
 
 
 @router.get("/{sweep_id}", response_model=SweepOut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from deepfeat.config import Settings
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import create_key, ensure_project
+from tests.api.test_route_table import error_type
 
 
 def _v1_routes(client: TestClient) -> list[tuple[str, str]]:
@@ -30,7 +32,7 @@ def test_every_v1_route_refuses_a_missing_or_wrong_key(client: TestClient, auth:
     for method, path in routes:
         response = client.request(method, path, headers=headers, json={})
         assert response.status_code == 401, (method, path, response.text)
-        assert response.json()["error"] == "unauthorized"
+        assert error_type(response) == "unauthorized"  # OpenAI's envelope on its routes
         assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -60,3 +62,18 @@ def test_read_key_cannot_write_and_projects_do_not_see_each_other(
     other_headers = {"Authorization": f"Bearer {other}"}
     assert client.get(f"/v1/datasets/{dataset['id']}", headers=other_headers).status_code == 404
     assert client.get("/v1/datasets", headers=other_headers).json()["data"] == []
+
+
+def test_readiness_does_not_tell_strangers_why(client: TestClient, settings: Settings) -> None:
+    """A broken database answers 503 "down", without the exception's text (paths, SQL, hosts)."""
+    database = Path(settings.resolved_database_url.removeprefix("sqlite:///"))
+    client.app.state.deepfeat.engine.dispose()  # type: ignore[attr-defined]  # no connection keeps old pages
+    for journal in database.parent.glob(database.name + "-*"):
+        journal.unlink()
+    database.write_bytes(b"not a database" * 512)  # a corrupt file: SQLite's error says so
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.headers["retry-after"] == "5"
+    assert ready.json()["checks"]["database"].startswith("down")
+    for leak in ("not a database", "malformed", str(database), "SELECT", "sqlite"):
+        assert leak not in ready.text, leak

@@ -102,6 +102,12 @@ def test_registered_digits_encoder_serves_label_bearing_neighbours(
     assert registered["digits@2"]["aliases"] == ["latest"]
     assert registered["digits@1"]["input"] == [1, 8, 8]
     assert (registered["digits@1"]["source"], registered["digits@1"]["run_id"]) == (f"run:{run_id}", run_id)
+    # OpenAI's model list names every id `/v1/embeddings` takes: versions, aliases, the bare name
+    models = client.get("/v1/models", headers=admin_headers).json()
+    assert models["object"] == "list"
+    ids = {m["id"] for m in models["data"]}
+    assert {"minilm-l6", "efficientnet-lite0", "digits", "digits@1", "digits@2", "digits@prod"} <= ids
+    assert client.get("/v1/models/digits@prod", headers=admin_headers).json()["id"] == "digits@prod"
 
     # bad inputs: each a clear 4xx naming what is wrong
     def embed(ref: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -224,10 +230,10 @@ def test_openai_compatible_embeddings(
     assert np.allclose(single["data"][0]["embedding"], vector, atol=1e-5)
     for bad, code in (
         ({"model": "nope", "input": "x"}, 404),
-        ({"model": "minilm-l6", "input": []}, 422),
-        ({"model": "minilm-l6", "input": [[1, 2]]}, 422),
+        ({"model": "minilm-l6", "input": []}, 400),  # OpenAI answers invalid requests with 400
+        ({"model": "minilm-l6", "input": [[1, 10**9]]}, 400),  # outside the vocabulary
         ({"model": "minilm-l6", "input": ["x"] * 1025}, 413),
-        ({"model": "efficientnet-lite0", "input": "a sentence"}, 422),
+        ({"model": "efficientnet-lite0", "input": "a sentence"}, 400),
     ):
         got = client.post("/v1/embeddings", json=bad, headers=admin_headers)
         assert got.status_code == code, (bad, got.text)

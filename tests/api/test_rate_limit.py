@@ -68,6 +68,10 @@ def test_a_key_past_its_burst_gets_429_with_retry_after(clients: list[TestClient
     # The embedding routes authenticate on their own fast path; they count against the same key.
     embed = client.post("/v1/embeddings", json={"model": "minilm-l6", "input": "x"}, headers=ADMIN)
     assert embed.status_code == 429
+    # ... in OpenAI's envelope there, and both say a retry will help (the SDKs read x-should-retry)
+    assert embed.json()["error"]["code"] == "rate_limit_exceeded"
+    assert embed.headers["x-should-retry"] == refused.headers["x-should-retry"] == "true"
+    assert int(embed.headers["retry-after"]) >= 1
     # Health checks need no key and are never limited.
     assert client.get("/healthz").status_code == 200
 

@@ -57,7 +57,10 @@ PUBLIC = {
     ("GET", "/redoc"): "the schema's viewer",
     ("GET", "/signin"): "the dashboard's sign-in form",
     ("POST", "/signin"): "exchanges a key for a session (CSRF-checked)",
+    ("GET", "/health"): "TEI's liveness probe",
 }
+# text-embeddings-inference's routes: outside /v1, but API routes with a bearer key, not pages.
+TEI_OPS = {("POST", "/embed"), ("POST", "/"), ("GET", "/info")}
 # Writing methods a read-scope key may call: they compute an answer and change nothing.
 READ_POSTS = {
     "/v1/runs:validate",
@@ -66,6 +69,8 @@ READ_POSTS = {
     "/v1/runs/{run_id}/samples",
     "/v1/encoders/{name}/embed",
     "/v1/embeddings",
+    "/embed",
+    "/",  # POST / is TEI's embed (GET / is the dashboard)
     "/signout",  # ends the browser's own session: any signed-in key may
 }
 
@@ -79,7 +84,7 @@ class Op:
     @property
     def page(self) -> bool:
         """Dashboard pages sign in by cookie; everything under /v1 by bearer key."""
-        return not self.path.startswith("/v1")
+        return not self.path.startswith("/v1") and (self.method, self.path) not in TEI_OPS
 
 
 @dataclass
@@ -109,6 +114,7 @@ FILL_BY_ROUTE: dict[tuple[str, str], Callable[[World], str]] = {
     ("/v1/encoders/{ref}/export", "ref"): lambda w: f"{w.encoder_name}@1",
     ("/v1/encoders/{ref}:archive", "ref"): lambda w: f"{w.encoder_name}@1",
     ("/v1/encoders/{ref}", "ref"): lambda w: f"{w.encoder_name}@1",
+    ("/v1/models/{model}", "model"): lambda w: w.encoder_name,
     ("/v1/extractions/{extraction_id}/artifacts/{name}", "name"): lambda w: "embeddings.npy",
 }
 FILL: dict[str, Callable[[World], str]] = {
@@ -129,6 +135,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/encoders/{name}/embed"): {"json": {"inputs": [[0.0] * 64]}},
     ("POST", "/v1/projects/{project}/keys"): {"json": {"scope": "admin"}},
     ("PATCH", "/v1/runs/{run_id}"): {"json": {"tags": ["stolen"]}},
+    ("POST", "/embed"): {"json": {"inputs": "x"}},
+    ("POST", "/"): {"json": {"inputs": "x"}},
 }
 
 
@@ -136,8 +144,8 @@ def operations(app: FastAPI) -> list[Op]:
     ops = []
     for context in iter_route_contexts(app.routes):  # routers included into the app, flattened
         route = context.original_route
-        if isinstance(route, Mount) and route.path == "/static":
-            continue  # the dashboard's CSS and JS
+        if isinstance(route, Mount) and route.path in ("/static", "/docs-assets"):
+            continue  # the dashboard's CSS and JS; Swagger UI's and ReDoc's
         if not isinstance(route, (APIRoute, Route)) or context.path_format is None:
             pytest.fail(f"unknown kind of route {route!r}: teach tests/api/test_route_table.py about it")
         path = context.path_format
@@ -320,6 +328,14 @@ def call(
     return client.request(op.method, path, headers=headers or {}, follow_redirects=False, **kwargs)
 
 
+def error_type(response: Any) -> Any:
+    """deepfeat's `error`; on the OpenAI routes `error.code`, on the TEI ones `error_type`."""
+    body = response.json()
+    if isinstance(body.get("error"), dict):
+        return {"invalid_api_key": "unauthorized"}.get(body["error"]["code"], body["error"]["code"])
+    return body.get("error_type", body.get("error"))
+
+
 def test_every_route_is_guarded(app: FastAPI, app_settings: Settings) -> None:
     client = TestClient(app, raise_server_exceptions=False)
     world = build_world(client, app_settings)
@@ -360,13 +376,13 @@ def test_every_route_is_guarded(app: FastAPI, app_settings: Settings) -> None:
             continue
         for who, headers in (("no key", {}), ("revoked key", bearer(revoked))):
             response = call(client, op, path, headers)
-            if response.status_code != 401 or response.json().get("error") != "unauthorized":
+            if response.status_code != 401 or error_type(response) != "unauthorized":
                 problems.append(
                     f"{op.method} {op.path} with {who}: {response.status_code} {response.text[:200]}"
                 )
         if (op.method in WRITING and op.path not in READ_POSTS) or op.path.startswith("/v1/keys"):
             response = call(client, op, path, bearer(reader))
-            if response.status_code != 403 or response.json().get("error") != "forbidden":
+            if response.status_code != 403 or error_type(response) != "forbidden":
                 problems.append(
                     f"{op.method} {op.path} with a read key: {response.status_code} {response.text[:200]}"
                 )

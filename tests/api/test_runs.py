@@ -98,6 +98,7 @@ def test_validate_reports_cost_without_queueing(client: TestClient, admin_header
     assert report["output_shape"] == [10]
     assert report["memory_estimate"] > 4 * report["params"]
     assert client.get("/v1/runs", headers=admin_headers).json()["data"] == []
+    assert client.get("/v1/datasets", headers=admin_headers).json()["data"] == []  # nor registered digits
 
 
 def test_idempotency_key_returns_the_first_run(client: TestClient, admin_headers: dict[str, str]) -> None:

@@ -3,6 +3,7 @@ fallback. Real processes where it matters (a subprocess must print one line, not
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,16 @@ def test_url_and_key_may_follow_the_command() -> None:
     result = runner.invoke(app, ["runs", "show", "run_x", "--url", url, "--key", "k"])
     assert result.exit_code == 3
     assert f"cannot reach {url}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["up", "api"])
+def test_a_busy_port_is_one_friendly_line(tmp_path: Path, command: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        extra = ["--data-dir", str(tmp_path)] if command == "up" else []
+        done = cli(command, "--port", str(port), *extra, env={"DEEPFEAT_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line == f"port {port} is in use: try `--port {port + 1}` (or `make run PORT={port + 1}`)"

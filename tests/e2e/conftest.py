@@ -37,3 +37,11 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
 def api(stack: DevStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def api_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """One API process (embedded defaults, no worker) shared by a module's tests: for what needs no
+    training (embedding, the model list, docs), so the module starts one server, not one per test."""
+    with DevStack(tmp_path_factory.mktemp("api") / "var", ADMIN_KEY, worker=False) as running:
+        yield running

@@ -134,6 +134,13 @@ def test_the_run_page_follows_a_run_from_queued_to_succeeded(
         layers = panel.locator("g.series").count()
         assert layers >= 2, prefix
         expect(panel.locator("circle")).to_have_count(layers * EPOCHS)
+    # norms span decades: a log axis, its ticks powers of ten; fractions stay linear
+    grad = page.locator("#health svg[data-health='grad_norm/']")
+    expect(grad).to_have_attribute("data-scale", "log")
+    ticks = grad.locator("text.tick").all_text_contents()  # SVG text has no innerText
+    assert len(ticks) >= 2
+    assert all(re.fullmatch(r"1e[+-]\d+|1|10|100|0\.1|0\.01", t) for t in ticks), ticks
+    expect(page.locator("#health svg[data-health='dead_relu/']")).to_have_attribute("data-scale", "linear")
     assert "epoch 6/6" in page.locator(".summary").inner_text()
     download = page.request.get(f"/runs/{run_id}/artifacts/receipt.json")
     assert download.json()["run_id"] == run_id
@@ -297,6 +304,10 @@ def test_an_autoencoder_run_shows_reconstructions_and_the_anomaly_histogram(
     # the curves hold every epoch.
     expect(page.locator("body[data-stream-ended='1']")).to_be_attached()
     expect(page.locator("#chart-loss circle[data-key='val_loss']")).to_have_count(AE_EPOCHS)
+    # an autoencoder has no quality metrics: the card says so rather than wait for an epoch forever
+    expect(page.locator("#chart-metrics")).to_contain_text("none of these for this kind of run")
+    page.reload()  # and so does a fresh page of the finished run
+    expect(page.locator("#chart-metrics")).to_contain_text("none of these for this kind of run")
     page.locator("#autoencoder").scroll_into_view_if_needed()
     screenshot(page, tmp_path, "autoencoder-run")
 
@@ -330,4 +341,9 @@ def test_the_datasets_page_previews_rows(page: Page, api: httpx.Client, tmp_path
         "[...document.querySelectorAll('#preview img.thumb')].every(i => i.naturalWidth === 8)"
     )
     expect(rows.first.locator("td").last).to_have_text("0")  # digit 0 is the first row's target
+    schema = page.locator("#full-schema")
+    expect(schema.locator("summary [data-role=toggle]")).to_be_visible()  # a visible control
+    expect(schema.locator("pre")).to_be_hidden()
+    schema.locator("summary").click()
+    expect(schema.locator("pre")).to_contain_text('"input_shape"')
     screenshot(page, tmp_path, "dataset-preview")

@@ -31,11 +31,24 @@
     return +v.toPrecision(3) + "";
   }
 
-  // series: [{name, points: [[x, y], ...], color?, dashed?, line?}]; opts: {xLabel?, xFormat?, empty?}
+  // Powers of ten between lo and hi (exponents), for a log axis.
+  function logTicks(lo, hi) {
+    const ticks = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e += 1) ticks.push(e);
+    return ticks.length > 1 ? ticks : [ticks[0] - 1, ticks[0] + 1];
+  }
+
+  // series: [{name, points: [[x, y], ...], color?, dashed?, line?}]; opts: {xLabel?, xFormat?, empty?,
+  // log?}; opts.log: a log10 y axis (positive values only), so one early spike does not flatten every
+  // other curve.
   function draw(svg, series, opts) {
     opts = opts || {};
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("data-scale", opts.log ? "log" : "linear");
     svg.replaceChildren();
+    if (opts.log) {
+      series = series.map((s) => ({ ...s, points: s.points.filter((p) => p[1] > 0).map((p) => [p[0], Math.log10(p[1]), p[1]]) }));
+    }
     const all = series.flatMap((s) => s.points).filter((p) => isFinite(p[1]));
     if (!all.length) {
       svg.appendChild(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" },
@@ -54,7 +67,7 @@
     const top = M.top + (rows - 1) * 15;
     const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
     const xMax = Math.max(1, ...xs), xMin = Math.min(...xs, xMax === 1 ? 0 : 1);
-    const yTicks = niceTicks(Math.min(...ys), Math.max(...ys), 5);
+    const yTicks = opts.log ? logTicks(Math.min(...ys), Math.max(...ys)) : niceTicks(Math.min(...ys), Math.max(...ys), 5);
     const yLo = yTicks[0], yHi = yTicks[yTicks.length - 1];
     const sx = (x) => M.left + ((x - xMin) / (xMax - xMin || 1)) * (W - M.left - M.right);
     const sy = (y) => H - M.bottom - ((y - yLo) / (yHi - yLo || 1)) * (H - top - M.bottom);
@@ -62,7 +75,8 @@
     const grid = el("g", { class: "grid" });
     for (const t of yTicks) {
       grid.appendChild(el("line", { x1: M.left, x2: W - M.right, y1: sy(t), y2: sy(t) }));
-      grid.appendChild(el("text", { x: M.left - 6, y: sy(t) + 4, "text-anchor": "end" }, fmt(t)));
+      grid.appendChild(el("text", { x: M.left - 6, y: sy(t) + 4, "text-anchor": "end", class: "tick" },
+        opts.log ? fmt(Math.pow(10, t)) : fmt(t)));
     }
     const xStep = Math.max(1, Math.ceil((xMax - xMin) / 10));
     for (let x = Math.ceil(xMin); x <= xMax; x += xStep) {
@@ -87,7 +101,7 @@
       for (const p of pts) {
         const dot = el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: color, class: "pt", "data-key": s.name });
         const at = opts.xFormat ? opts.xFormat(p[0]) : p[0];
-        dot.appendChild(el("title", {}, `${s.name} · ${opts.xLabel || "epoch"} ${at}: ${fmt(p[1])}`));
+        dot.appendChild(el("title", {}, `${s.name} · ${opts.xLabel || "epoch"} ${at}: ${fmt(opts.log ? p[2] : p[1])}`));
         g.appendChild(dot);
       }
       svg.appendChild(g);

@@ -4,6 +4,8 @@
   const data = JSON.parse(document.getElementById("run-data").textContent);
   const metrics = data.metrics; // {key: [[epoch, value], ...]}
   const LOSS = ["loss", "val_loss"], SYSTEM = ["lr", "epoch_time", "samples_per_s"];
+  // Norms and ratios span decades (one early spike would flatten the rest): log axes. Fractions stay linear.
+  const LOG_PANELS = ["grad_norm/", "update_ratio/", "weight_norm/"];
   const HEALTH = { "grad_norm/": "Gradient norm per layer", "update_ratio/": "Update / weight ratio per layer",
     "weight_norm/": "Weight norm per layer", "dead_relu/": "Dead-unit fraction per layer",
     "saturated/": "Saturated-unit fraction per layer" };
@@ -28,7 +30,8 @@
       svg.setAttribute("data-health", panel.prefix);
       fig.append(cap, svg);
       box.appendChild(fig);
-      DFChart.draw(svg, panel.keys.map((k) => ({ name: k, label: k.slice(panel.prefix.length), points: metrics[k] })));
+      DFChart.draw(svg, panel.keys.map((k) => ({ name: k, label: k.slice(panel.prefix.length), points: metrics[k] })),
+        { log: LOG_PANELS.includes(panel.prefix) });
     }
   }
 
@@ -49,12 +52,20 @@
     note.dataset.epoch = String(best);
   }
 
+  // An empty chart waits for the first epoch only while none has arrived: after that (an autoencoder has
+  // no quality metrics, a GAN no `loss`) it says so instead of waiting forever.
+  function emptyText() {
+    if (Object.keys(metrics).length) return { empty: "none of these for this kind of run" };
+    return data.terminal ? { empty: "no epoch was recorded" } : {};
+  }
+
   function drawAll() {
     const keys = Object.keys(metrics);
     const quality = keys.filter((k) => !LOSS.includes(k) && !SYSTEM.includes(k) && !k.includes("/")).sort();
-    DFChart.draw(document.getElementById("chart-loss"), seriesFor(LOSS));
-    DFChart.draw(document.getElementById("chart-metrics"), seriesFor(quality));
-    DFChart.draw(document.getElementById("chart-lr"), seriesFor(["lr"]));
+    const loss = seriesFor(LOSS).length ? LOSS : ["d_loss", "g_loss"]; // a GAN's two losses
+    DFChart.draw(document.getElementById("chart-loss"), seriesFor(loss), emptyText());
+    DFChart.draw(document.getElementById("chart-metrics"), seriesFor(quality.filter((k) => !loss.includes(k))), emptyText());
+    DFChart.draw(document.getElementById("chart-lr"), seriesFor(["lr"]), emptyText());
     drawHealth();
     drawGanQuality();
   }
@@ -107,5 +118,11 @@
   };
   for (const kind of ["status", "epoch", "warning", "error", "checkpoint", "diagnostic", "message"]) source.addEventListener(kind, onEvent);
   source.addEventListener("run", refreshSoon);
-  source.addEventListener("end", () => { source.close(); refreshSoon(); document.body.dataset.streamEnded = "1"; });
+  source.addEventListener("end", () => {
+    source.close();
+    data.terminal = true;
+    drawAll();
+    refreshSoon();
+    document.body.dataset.streamEnded = "1";
+  });
 })();
