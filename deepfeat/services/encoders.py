@@ -25,7 +25,7 @@ from deepfeat.encoders.trained import TrainedEmbedder
 from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
-from deepfeat.services.inference import load_trained
+from deepfeat.services.inference import TrainedModel, load_trained
 from deepfeat.services.webhooks import WebhookService
 from deepfeat.storage import ArtifactStore
 
@@ -154,9 +154,15 @@ class EncoderService:
             },
         )
 
+    def trained(self, run_id: str) -> TrainedModel:
+        """A succeeded run's network, built with this project's encoders at hand (`/predict`, serving)."""
+        return load_trained(
+            self.session, self.project_id, run_id, self.store, self.settings, self.build_context()
+        )
+
     def run_embedder(self, run_id: str) -> TrainedEmbedder:
         """A succeeded run's network as an encoder (what registering, serving and extraction use)."""
-        trained = load_trained(self.session, self.project_id, run_id, self.store, self.settings)
+        trained = self.trained(run_id)
         embedder = TrainedEmbedder(trained.model, trained.input_shape, self.settings.max_inputs_per_request)
         embedder.weights_sha256 = trained.weights_sha256
         return embedder
@@ -226,7 +232,7 @@ class EncoderService:
     def source(self, ref: str) -> SourceEncoder:
         """The network a registered encoder serves, for `model.type: transfer` to build on."""
         encoder = self._find_for_spec(ref)
-        trained = load_trained(self.session, self.project_id, encoder.run_id, self.store, self.settings)
+        trained = self.trained(encoder.run_id)
         return SourceEncoder(
             f"{encoder.name}@{encoder.version}", trained.model, trained.input_shape, encoder.layer
         )

@@ -22,7 +22,7 @@ from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.encoders.embedder import numeric_input, text_inputs
 from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
-from deepfeat.nn import DeepfeatModel, tokeniser_of
+from deepfeat.nn import BuildContext, DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
@@ -51,8 +51,16 @@ _cache: OrderedDict[tuple[str, str], TrainedModel] = OrderedDict()
 
 
 def load_trained(
-    session: Session, project_id: str, run_id: str, store: ArtifactStore, settings: Settings
+    session: Session,
+    project_id: str,
+    run_id: str,
+    store: ArtifactStore,
+    settings: Settings,
+    context: BuildContext,
 ) -> TrainedModel:
+    """A succeeded run's network, loaded from its verified weights (cached by run and weights digest).
+    `context` resolves what its spec builds on (catalogue backbones, the project's registered encoders):
+    the caller hands it down, so this module never reaches back into the encoder service."""
     repo = RunRepository(session, project_id)
     run = repo.get(run_id)
     if run is None:
@@ -69,9 +77,6 @@ def load_trained(
         return _cache[key]
     spec = RunSpec.model_validate(run.spec)
     dataset = session.get_one(Dataset, run.dataset_id)
-    from deepfeat.services.encoders import EncoderService  # it serves through this module
-
-    context = EncoderService(session, project_id, settings, store).build_context()
     setup = setup_run(spec, dataset.schema, settings, context)
     # Weights are only ever read as safetensors (tensors, no code), and only if their bytes are the ones
     # the worker stored: a file swapped for a pickle or anything else is refused before it is parsed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from deepfeat.services import inference
+from deepfeat.services.encoders import EncoderService
 from deepfeat.specs.inference import (
     PredictRequest,
     PredictResponse,
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/runs", tags=["inference"])
 
 
 def _load(run_id: str, who: Reader, session: DbSession, state: State) -> inference.TrainedModel:
-    return inference.load_trained(session, who.project_id, run_id, state.store, state.settings)
+    return EncoderService(session, who.project_id, state.settings, state.store).trained(run_id)
 
 
 @router.post("/{run_id}/predict", response_model=PredictResponse)
