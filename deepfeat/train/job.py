@@ -26,6 +26,7 @@ from deepfeat.train.device import place_data, placement
 from deepfeat.train.gan import fit_gan
 from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
 from deepfeat.train.objectives import reconstruction_errors
+from deepfeat.train.ranks import SINGLE, Ranks
 from deepfeat.train.reconstructions import error_histogram, reconstruction_files
 from deepfeat.train.setup import setup_run
 from deepfeat.train.splits import split_indices
@@ -49,7 +50,10 @@ def train(
     settings: Settings,
     checkpoints: CheckpointDir | None = None,
     context: BuildContext | None = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainOutcome:
+    """Train `spec` on `data`. Across ranks every rank calls this with its `ranks`; only rank 0's outcome
+    counts (the others skip the post-training scoring and files)."""
     torch.manual_seed(spec.training.seed)
     setup = setup_run(spec, data.schema, settings, context)
     task = spec.task
@@ -65,7 +69,7 @@ def train(
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])
-    place = placement(spec.training.device, spec.training.precision)
+    place = placement(spec.training.device, spec.training.precision, ranks.rank if ranks.distributed else None)
     model.to(place.device)
     x = place_data(x, place)
     extras: dict[str, Any] = {}
@@ -84,12 +88,13 @@ def train(
         with _encoded_once(model, x, training.batch_size) as x:
             val = Tensors(x[val_idx], y[val_idx])
             train_part = Tensors(x[train_idx], y[train_idx])
-            result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place)
-            if task == "autoencoder" and result.stopped != "cancelled":
+            result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place, ranks)
+            finished = result.stopped != "cancelled" and ranks.is_main
+            if task == "autoencoder" and finished:
                 extras["anomaly"] = calibrate_anomaly(model, val)
                 loss = getattr(spec.model, "loss", "mse")
                 files |= reconstruction_files(model, val, setup.input_shape, loss)
-            if len(split.test) and result.stopped != "cancelled":
+            if len(split.test) and finished:
                 # Held out from every choice made while training (early stopping, schedules): honest.
                 test_idx = torch.from_numpy(split.test)
                 test_part = Tensors(x[test_idx], y[test_idx])
@@ -111,6 +116,12 @@ def train(
         "stopped": result.stopped,
         "resumed_from_epoch": result.resumed_from,
         "device": place.describe(),
+        "world_size": ranks.world_size,
+        "backend": ranks.backend,
+        "rank_devices": [
+            placement(training.device, training.precision, r if ranks.distributed else None).describe()
+            for r in range(ranks.world_size)
+        ],
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
