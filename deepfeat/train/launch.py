@@ -93,7 +93,10 @@ def train_on_ranks(
                 outcome = train(spec, data, reporter, settings, checkpoints, context, ranks)
             finally:
                 dist.destroy_process_group()
-        except dist.DistError as exc:
+        except (dist.DistError, RuntimeError) as exc:
+            if not _collective_failure(exc, followers):
+                _stop(followers, grace_s=0)
+                raise
             raise RankLost(_lost(followers, exc)) from exc
         except BaseException:
             _stop(followers, grace_s=0)
@@ -142,6 +145,17 @@ def _threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _collective_failure(exc: BaseException, followers: list[subprocess.Popen[bytes]]) -> bool:
+    """A lost or hung rank, not a bug of the run: torch's distributed errors (gloo reports a dead peer
+    as a plain RuntimeError from its transport), or a follower that is gone."""
+    text = str(exc).lower()
+    return (
+        isinstance(exc, dist.DistError)
+        or any(word in text for word in ("gloo", "nccl", "timed out", "connection reset", "closed by peer"))
+        or any(p.poll() is not None for p in followers)
+    )
 
 
 def _lost(followers: list[subprocess.Popen[bytes]], exc: BaseException) -> str:
