@@ -3,7 +3,9 @@
 The runner is the workers' one commit point; the core training code never touches the database.
 Outcomes: succeeded; cancelled (flag seen within a step); failed with the reason (a crash of the
 job, or the soft time limit); requeued on preemption (SIGTERM), resuming from the last checkpoint.
-A worker killed outright is noticed by the reaper when its lease expires.
+A worker killed outright is noticed by the reaper when its lease expires. A data-parallel run
+(world_size > 1) trains here as rank 0; a rank that dies or hangs ends the attempt (`RankLost`) and the
+run is requeued, counting the attempt, to resume from its checkpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from deepfeat.services.runs import cancel_flag
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.checkpoint import CheckpointDir
-from deepfeat.train.job import TrainOutcome, train
+from deepfeat.train.job import TrainOutcome
+from deepfeat.train.launch import RankLost, train_on_ranks
 from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, TimeLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -137,9 +140,16 @@ def _train_and_finish(
     checkpoints = CheckpointDir(settings.checkpoints_dir / run_id)
     reporter = DbReporter(sessions, run_id, attempt, settings, job.spec.training.epochs)
     try:
-        outcome = train(
+        outcome = train_on_ranks(
             job.spec, job.data, reporter, settings, checkpoints, _context(sessions, store, job, settings)
         )
+    except RankLost as exc:
+        if PREEMPT.is_set():  # the shutdown took a rank with it: still a preemption, not a failure
+            _requeue(sessions, job, enqueue)
+        elif not _retry(sessions, job, enqueue, f"a rank was lost: {exc}"):
+            checkpoints.clear()
+            start_waiting(sessions, job.project_id, settings, enqueue)
+        return
     except LeaseLost:
         log.warning("run %s attempt %d lost its lease; another attempt owns it", run_id, attempt)
         return
@@ -256,6 +266,35 @@ def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> Non
         session.commit()
     enqueue(job.run_id, job.device)
     log.info("run %s preempted and requeued", job.run_id)
+
+
+def _retry(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue, reason: str) -> bool:
+    """End this attempt after `reason`: requeued (counting the attempt) to resume from the checkpoint,
+    or failed at the attempt cap, or cancelled if that was asked meanwhile. True if it was requeued."""
+    with sessions() as session:
+        leases = LeaseRepository(session)
+        run = leases.get(job.run_id)
+        if run is None or run.attempt != job.attempt:
+            return False
+        if run.cancel_requested or run.attempt >= run.max_attempts:
+            cancelled = run.cancel_requested
+            session.rollback()
+            error = None if cancelled else f"{reason} (attempt {job.attempt} of {run.max_attempts})"
+            _finish(sessions, job.run_id, job.attempt, "cancelled" if cancelled else "failed", error=error)
+            return False
+        if not leases.requeue(job.run_id, job.attempt, count_attempt=True):
+            return False
+        leases.add_event(
+            job.run_id,
+            "status",
+            f"requeued: attempt {job.attempt} failed ({reason}); resumes from its checkpoint",
+            level="warning",
+            data={"status": "queued", "reason": "rank_lost"},
+        )
+        session.commit()
+    enqueue(job.run_id, job.device)
+    log.warning("run %s attempt %d requeued: %s", job.run_id, job.attempt, reason)
+    return True
 
 
 def _finish(

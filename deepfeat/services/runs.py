@@ -17,6 +17,7 @@ from deepfeat.errors import Conflict, NotFound
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
+from deepfeat.services.world_size import check_world_size
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunSpec, ValidationReport
 from deepfeat.storage import ArtifactStore
@@ -37,6 +38,7 @@ class RunService:
     def validate(self, spec: RunSpec) -> ValidationReport:
         dataset = self.datasets.resolve(spec.dataset)
         setup = setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
+        check_world_size(self.session, spec, self.settings)
         r = setup.report
         return ValidationReport(
             params=r.params,
@@ -60,6 +62,7 @@ class RunService:
         dataset = self.datasets.resolve(spec.dataset)
         # Refuse before queueing, never in the worker.
         setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
+        check_world_size(self.session, spec, self.settings)
         queue = "gpu" if spec.training.device == "gpu" else "cpu"
         run = self.repo.add(
             Run(
