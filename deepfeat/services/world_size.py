@@ -35,7 +35,9 @@ def check_world_size(session: Session, spec: RunSpec, settings: Settings) -> Non
     if spec.task == "gan":
         raise SpecError(LOC, "a gan trains on one process for now: use world_size 1")
     if isinstance(spec.model, TransferSpec) and spec.model.encoder not in PRETRAINED:
-        raise SpecError(LOC, "transfer from a registered encoder trains on one process for now: use world_size 1")
+        raise SpecError(
+            LOC, "transfer from a registered encoder trains on one process for now: use world_size 1"
+        )
     queue = "gpu" if spec.training.device == "gpu" else "cpu"
     workers = [w for w in online_workers(session, None, settings) if queue in w.queues]
     if any(slots(w, queue) >= world for w in workers):

@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import train
-from deepfeat.train.launch import join, read_payload
+from deepfeat.train.launch import ranks_of, read_payload
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,12 +60,12 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(meeting.threads)
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
     store = dist.TCPStore("127.0.0.1", meeting.port, meeting.world_size, is_master=False, timeout=startup)
-    ranks = join(store, rank, meeting, settings)
+    ranks = ranks_of(store, rank, meeting, settings)
     checkpoints = CheckpointDir(Path(meeting.checkpoints)) if meeting.checkpoints else None
     try:
         train(spec, data, Silent(), settings, checkpoints, None, ranks)  # reads checkpoints, never writes
     finally:
-        dist.destroy_process_group()
+        ranks.leave()
     return 0
 
 

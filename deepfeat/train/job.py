@@ -69,7 +69,9 @@ def train(
     train_idx, val_idx = torch.from_numpy(split.train), torch.from_numpy(split.val)
     model = setup.model
     model.input_norm.fit(x[train_idx])
-    place = placement(spec.training.device, spec.training.precision, ranks.rank if ranks.distributed else None)
+    place = placement(
+        spec.training.device, spec.training.precision, ranks.rank if ranks.distributed else None
+    )
     model.to(place.device)
     x = place_data(x, place)
     extras: dict[str, Any] = {}
@@ -88,7 +90,9 @@ def train(
         with _encoded_once(model, x, training.batch_size) as x:
             val = Tensors(x[val_idx], y[val_idx])
             train_part = Tensors(x[train_idx], y[train_idx])
-            result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place, ranks)
+            result = fit(
+                model, setup.objective, train_part, val, training, reporter, checkpoints, place, ranks
+            )
             finished = result.stopped != "cancelled" and ranks.is_main
             if task == "autoencoder" and finished:
                 extras["anomaly"] = calibrate_anomaly(model, val)

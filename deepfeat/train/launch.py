@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -79,20 +79,24 @@ def train_on_ranks(
     threads = max(1, torch.get_num_threads() // world)  # this process's cores, shared by the ranks
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
     store = dist.TCPStore("127.0.0.1", 0, world, is_master=True, timeout=startup, wait_for_workers=False)
-    meeting = Meeting(world, backend, store.port, threads, os.getpid(), str(checkpoints.root) if checkpoints else None)
+    meeting = Meeting(
+        world, backend, store.port, threads, os.getpid(), str(checkpoints.root) if checkpoints else None
+    )
     followers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="deepfeat-ranks-") as folder, _threads(threads):
         write_payload(Path(folder), spec, data, settings, meeting)
         try:
             followers = [
-                subprocess.Popen([sys.executable, "-m", "deepfeat.train.follower", str(rank), folder])  # noqa: S603
+                subprocess.Popen([sys.executable, "-m", "deepfeat.train.follower", str(rank), folder])
                 for rank in range(1, world)
             ]
-            ranks = join(store, 0, meeting, settings)
+            ranks = ranks_of(
+                store, 0, meeting, settings, lost=lambda: any(p.poll() is not None for p in followers)
+            )
             try:
                 outcome = train(spec, data, reporter, settings, checkpoints, context, ranks)
             finally:
-                dist.destroy_process_group()
+                ranks.leave()
         except (dist.DistError, RuntimeError) as exc:
             if not _collective_failure(exc, followers):
                 _stop(followers, grace_s=0)
@@ -105,18 +109,24 @@ def train_on_ranks(
     return outcome
 
 
-def join(store: dist.Store, rank: int, meeting: Meeting, settings: Settings) -> Ranks:
-    """Join the run's process group. The default group waits `dist_startup_timeout_s` (ranks start at
-    different speeds); training collectives run on a second group with the short `dist_timeout_s`."""
-    if meeting.backend == "nccl":
-        torch.cuda.set_device(rank)
-    startup = timedelta(seconds=settings.dist_startup_timeout_s)
-    dist.init_process_group(meeting.backend, store=store, rank=rank, world_size=meeting.world_size, timeout=startup)
-    group = dist.new_group(backend=meeting.backend, timeout=timedelta(seconds=settings.dist_timeout_s))
-    return Ranks(rank, meeting.world_size, meeting.backend, group)
+def ranks_of(
+    store: dist.Store, rank: int, meeting: Meeting, settings: Settings, lost: Callable[[], bool] | None = None
+) -> Ranks:
+    """Rank `rank` of the run; its process group forms when the ranks meet (`Ranks.start`)."""
+    return Ranks(
+        rank,
+        meeting.world_size,
+        meeting.backend,
+        store,
+        startup_timeout_s=settings.dist_startup_timeout_s,
+        timeout_s=settings.dist_timeout_s,
+        lost=lost,
+    )
 
 
-def write_payload(folder: Path, spec: RunSpec, data: ArrayDataset, settings: Settings, meeting: Meeting) -> None:
+def write_payload(
+    folder: Path, spec: RunSpec, data: ArrayDataset, settings: Settings, meeting: Meeting
+) -> None:
     """What a follower needs, as JSON and a plain `.npz` (read back with allow_pickle=False)."""
     (folder / "spec.json").write_text(spec.model_dump_json())
     values = settings.model_dump(mode="json", exclude={"bootstrap_key"})  # no secret leaves the process
@@ -132,7 +142,9 @@ def read_payload(folder: Path) -> tuple[RunSpec, ArrayDataset, Settings, Meeting
     settings = Settings(**json.loads((folder / "settings.json").read_text()))
     meeting = Meeting(**json.loads((folder / "meeting.json").read_text()))
     with np.load(folder / "data.npz", allow_pickle=False) as arrays:
-        data = ArrayDataset(X=arrays["X"], y=arrays["y"], schema=json.loads((folder / "schema.json").read_text()))
+        data = ArrayDataset(
+            X=arrays["X"], y=arrays["y"], schema=json.loads((folder / "schema.json").read_text())
+        )
     return spec, data, settings, meeting
 
 
@@ -164,7 +176,9 @@ def _lost(followers: list[subprocess.Popen[bytes]], exc: BaseException) -> str:
     _stop(followers, grace_s=0)
     gone = [f"rank {rank} exited ({code})" for rank, code in exited.items() if code is not None]
     timed_out = "timed out" in str(exc).lower() or "timeout" in str(exc).lower()
-    what = "; ".join(gone) or ("a rank stopped answering (collective timeout)" if timed_out else "a rank was lost")
+    what = "; ".join(gone) or (
+        "a rank stopped answering (collective timeout)" if timed_out else "a rank was lost"
+    )
     return f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 

@@ -74,14 +74,19 @@ def fit(
     scheduler, per_step = build_scheduler(optimizer, spec.scheduler, spec.epochs, steps_per_epoch)
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
-    diagnostics = Diagnostics(model, val.x[:256].to(place.device)) if spec.diagnostics and ranks.is_main else None
-    net = ranks.wrap(model)  # DDP across ranks (averages gradients in backward), else the model itself
-    backward = Backward(net, objective, place, reporter, micro_batch=batch)
+    diagnostics = (
+        Diagnostics(model, val.x[:256].to(place.device)) if spec.diagnostics and ranks.is_main else None
+    )
     result, step, first_epoch = FitResult(), 0, 1
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         step = restore(latest, model, optimizer, scheduler, generator, stopper, result)
         first_epoch = latest.epoch + 1
+    if not ranks.start(reporter.should_stop):  # every rank built and resumed (one process: no-op)
+        result.stopped = "cancelled"
+        return result
+    net = ranks.wrap(model)  # DDP across ranks (averages gradients in backward), else the model itself
+    backward = Backward(net, objective, place, reporter, micro_batch=batch)
 
     for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()

@@ -11,8 +11,10 @@ the same step one process would take — even when `batch_size` does not divide 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -25,12 +27,16 @@ from deepfeat.train.objectives import MetricSums
 _SCALARS = ("loss", "abs_error", "sq_error", "target_sum", "target_sq_sum", "count")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ranks:
     rank: int = 0
     world_size: int = 1
     backend: str | None = None  # gloo | nccl; None: one process, no process group
-    group: Any = None  # the training collectives' process group (short timeout)
+    store: Any = None  # the run's TCPStore (rank 0 serves it): where ranks meet before training
+    startup_timeout_s: float = 300.0
+    timeout_s: float = 30.0  # of every training collective: a hung rank fails the attempt after this
+    lost: Callable[[], bool] | None = None  # rank 0: has a follower process exited?
+    group: Any = field(default=None, init=False)  # the process group, once the ranks have met
 
     @property
     def is_main(self) -> bool:
@@ -41,14 +47,62 @@ class Ranks:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """The module to train through: DDP across the ranks, or the model itself.
+    def start(self, should_stop: Callable[[], bool]) -> bool:
+        """Meet the other ranks once each has built its model and data: True to train, False when rank 0
+        was told to stop meanwhile. Rank 0 waits polling, asking `should_stop` (which renews its lease)
+        and watching its followers, so a slow start-up neither loses the lease nor trips the short
+        collective timeout, and a follower that dies while starting fails the attempt at once."""
+        if not self.distributed:
+            return True
+        self.store.set(f"ready/{self.rank}", "1")
+        if not self.is_main:
+            self.store.wait(["go"])  # the store's own timeout is the start-up timeout
+            if self.store.get("go") != b"1":
+                return False
+            self._join()
+            return True
+        ready = [f"ready/{r}" for r in range(1, self.world_size)]
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self.store.check(ready):
+            if self.lost is not None and self.lost():
+                raise RuntimeError("a rank exited while the ranks were starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the ranks timed out starting ({self.startup_timeout_s:g} s)")
+            try:
+                stop = should_stop()
+            except Exception:
+                self.store.set("go", "0")
+                raise
+            if stop:
+                self.store.set("go", "0")
+                return False
+            time.sleep(0.05)
+        self.store.set("go", "1")
+        self._join()
+        return True
 
-        The barrier first waits (on the default group, with its long start-up timeout) until every rank
-        has built its model and data, so slow start-ups never trip the short collective timeout."""
+    def _join(self) -> None:
+        """Form the process group (every rank is up, so this is quick) with the short timeout."""
+        if self.backend == "nccl":
+            torch.cuda.set_device(self.rank)
+        dist.init_process_group(
+            self.backend,
+            store=dist.PrefixStore("pg", self.store),
+            rank=self.rank,
+            world_size=self.world_size,
+            timeout=timedelta(seconds=self.timeout_s),
+        )
+        self.group = dist.group.WORLD
+
+    def leave(self) -> None:
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module to train through: DDP across the ranks (it broadcasts rank 0's weights), or the
+        model itself."""
         if not self.distributed:
             return model
-        dist.barrier()
         device_ids = [model_device(model).index] if self.backend == "nccl" else None
         return DistributedDataParallel(model, device_ids=device_ids, process_group=self.group)
 
@@ -113,8 +167,10 @@ class Ranks:
     def _gather(self, labels: list[torch.Tensor]) -> torch.Tensor:
         """Concatenate every rank's 1-D label tensors (lengths differ: pad to the longest, then trim)."""
         device = self._device()
-        local = torch.cat(labels).to(device=device, dtype=torch.int64) if labels else torch.zeros(
-            0, dtype=torch.int64, device=device
+        local = (
+            torch.cat(labels).to(device=device, dtype=torch.int64)
+            if labels
+            else torch.zeros(0, dtype=torch.int64, device=device)
         )
         sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(self.world_size)]
         dist.all_gather(sizes, torch.tensor([len(local)], device=device), group=self.group)
@@ -125,7 +181,11 @@ class Ranks:
         return torch.cat([p[: int(s)] for p, s in zip(parts, sizes, strict=True)])
 
     def _device(self) -> torch.device:
-        return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")
+        return (
+            torch.device("cuda", torch.cuda.current_device())
+            if self.backend == "nccl"
+            else torch.device("cpu")
+        )
 
 
 SINGLE = Ranks()

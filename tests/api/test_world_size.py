@@ -21,7 +21,9 @@ def with_world(world_size: int, **training: Any) -> dict[str, Any]:
 
 def beat(settings: Settings, name: str, queues: list[str], cores: int, gpus: int, ago_s: float = 0) -> None:
     device = "cuda" if gpus else "cpu"
-    heartbeat = Heartbeat(name, "host", 7, device, "x", queues, 1, [f"host:{name}"], cpu_cores=cores, gpus=gpus)
+    heartbeat = Heartbeat(
+        name, "host", 7, device, "x", queues, 1, [f"host:{name}"], cpu_cores=cores, gpus=gpus
+    )
     with make_session_factory(make_engine(settings.resolved_database_url))() as session:
         WorkerRepository(session).beat(heartbeat, now=utcnow() - timedelta(seconds=ago_s))
         session.commit()

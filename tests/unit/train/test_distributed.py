@@ -74,9 +74,11 @@ def test_two_ranks_reach_the_accuracy_of_one_with_the_same_global_batch(
     assert abs(single.result.best["val_accuracy"] - double.result.best["val_accuracy"]) <= 0.01
     assert double.result.best["val_accuracy"] > 0.8  # both learned, not both stuck at chance
     assert [e["epoch"] for e in two.epochs] == [1, 2, 3]  # rank 0 alone reported, once per epoch
-    assert double.receipt["world_size"] == 2 and double.receipt["backend"] == "gloo"
+    assert double.receipt["world_size"] == 2
+    assert double.receipt["backend"] == "gloo"
     assert double.receipt["rank_devices"] == ["cpu (fp32)", "cpu (fp32)"]
-    assert single.receipt["world_size"] == 1 and single.receipt["backend"] is None
+    assert single.receipt["world_size"] == 1
+    assert single.receipt["backend"] is None
 
 
 def test_a_cancel_seen_by_rank_0_stops_every_rank_within_a_step(settings: Settings) -> None:
@@ -102,13 +104,15 @@ def test_kill_9_of_rank_1_fails_the_attempt_and_the_next_resumes_from_the_checkp
     assert [e["epoch"] for e in second.epochs] == [3, 4]  # every epoch's metrics exactly once overall
     uninterrupted = Recorder()
     train_on_ranks(spec(epochs=4), data, uninterrupted, Settings(data_dir=tmp_path / "other", **FAST))
-    assert second.epochs[-1]["val_accuracy"] == pytest.approx(uninterrupted.epochs[-1]["val_accuracy"], abs=0.01)
+    assert second.epochs[-1]["val_accuracy"] == pytest.approx(
+        uninterrupted.epochs[-1]["val_accuracy"], abs=0.01
+    )
 
 
 def test_a_hung_rank_trips_the_collective_timeout_instead_of_hanging(settings: Settings) -> None:
     recorder = OnEpoch(1, lambda pid: os.kill(pid, signal.SIGSTOP))
     started = time.monotonic()
-    with pytest.raises(RankLost, match="collective timeout|timed out|Timed out"):
+    with pytest.raises(RankLost, match=r"collective timeout|timed out|Timed out"):
         train_on_ranks(spec(epochs=20), load_builtin("digits"), recorder, settings)
     assert time.monotonic() - started < 60  # seconds past the 3 s timeout, not the 20 epochs
 
