@@ -23,7 +23,15 @@ from tests.processes import follower_processes, ranks_under
 pytestmark = pytest.mark.e2e
 
 TWO_RANKS: dict[str, Any] = {**SLOW, "training": {**SLOW["training"], "epochs": 8, "world_size": 2}}
-ENV = {**FAST_RECOVERY, "DEEPFEAT_DIST_TIMEOUT_S": "3"}
+# Leases of 20 s and heartbeats every second (FAST_RECOVERY has 5 s and 0.5 s): on a loaded 2-core
+# machine a rank starting up beside rank 0's own set-up can hold rank 0 off its first renewal for
+# seconds, and `:validate` needs a worker seen within 3 heartbeats. Collectives time out after 3 s.
+ENV = {
+    **FAST_RECOVERY,
+    "DEEPFEAT_LEASE_SECONDS": "20",
+    "DEEPFEAT_HEARTBEAT_SECONDS": "1",
+    "DEEPFEAT_DIST_TIMEOUT_S": "3",
+}
 
 
 @pytest.fixture(scope="module", params=["embedded", "postgres+redis"])
@@ -111,7 +119,7 @@ def test_kill_9_of_a_rank_resumes_the_run_from_its_checkpoint(
         assert_no_rank_left()  # rank 1 went with its parent, before any lease expired
     run = wait_for(api, run_id, timeout_s=180)
     assert run["status"] == "succeeded", run["error"]
-    assert run["attempt"] == 2
+    assert run["attempt"] == 2, "\n".join(events(api, run_id))
     receipt = api.get(f"/v1/runs/{run_id}/artifacts/receipt.json").json()
     assert receipt["resumed_from_epoch"] >= at_kill - 1  # at most one epoch redone
     assert metric_epochs(api, run_id) == list(range(1, 9))  # every epoch once
@@ -127,7 +135,7 @@ def test_a_hung_rank_fails_the_attempt_by_timeout_and_the_run_resumes(
     os.kill(running_follower(stack), signal.SIGSTOP)
     run = wait_for(api, run_id, timeout_s=180)
     assert run["status"] == "succeeded", run["error"]
-    assert run["attempt"] == 2
+    assert run["attempt"] == 2, "\n".join(events(api, run_id))
     assert any("collective timeout" in m for m in events(api, run_id))
     assert metric_epochs(api, run_id) == list(range(1, 9))
 
