@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
+from torch._C._distributed_c10d import TCPStore
 
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import train
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     die_with_parent(meeting.parent_pid)
     torch.set_num_threads(meeting.threads)
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
-    store = dist.TCPStore("127.0.0.1", meeting.port, meeting.world_size, is_master=False, timeout=startup)
+    store = TCPStore("127.0.0.1", meeting.port, meeting.world_size, is_master=False, timeout=startup)
     ranks = ranks_of(store, rank, meeting, settings)
     checkpoints = CheckpointDir(Path(meeting.checkpoints)) if meeting.checkpoints else None
     try:

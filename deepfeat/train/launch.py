@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch._C._distributed_c10d import TCPStore
+from torch.distributed.distributed_c10d import Store
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
@@ -78,7 +80,7 @@ def train_on_ranks(
     backend = backend_for(spec.training.device)
     threads = max(1, torch.get_num_threads() // world)  # this process's cores, shared by the ranks
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
-    store = dist.TCPStore("127.0.0.1", 0, world, is_master=True, timeout=startup, wait_for_workers=False)
+    store = TCPStore("127.0.0.1", 0, world, is_master=True, timeout=startup, wait_for_workers=False)
     meeting = Meeting(
         world, backend, store.port, threads, os.getpid(), str(checkpoints.root) if checkpoints else None
     )
@@ -110,7 +112,7 @@ def train_on_ranks(
 
 
 def ranks_of(
-    store: dist.Store, rank: int, meeting: Meeting, settings: Settings, lost: Callable[[], bool] | None = None
+    store: Store, rank: int, meeting: Meeting, settings: Settings, lost: Callable[[], bool] | None = None
 ) -> Ranks:
     """Rank `rank` of the run; its process group forms when the ranks meet (`Ranks.start`)."""
     return Ranks(

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.distributed_c10d import PrefixStore
 from torch.nn.parallel import DistributedDataParallel
 
 from deepfeat.train.objectives import MetricSums
@@ -87,7 +88,7 @@ class Ranks:
             torch.cuda.set_device(self.rank)
         dist.init_process_group(
             self.backend,
-            store=dist.PrefixStore("pg", self.store),
+            store=PrefixStore("pg", self.store),
             rank=self.rank,
             world_size=self.world_size,
             timeout=timedelta(seconds=self.timeout_s),
