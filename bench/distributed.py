@@ -85,7 +85,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     settings = Settings()
     backend = "nccl" if args.device == "gpu" and torch.cuda.is_available() else "gloo"
-    print(f"mnist-5k, {args.epochs} epochs, global batch {args.batch}, {torch.get_num_threads()} threads, {backend}")
+    threads = torch.get_num_threads()
+    print(f"mnist-5k, {args.epochs} epochs, global batch {args.batch}, {threads} threads, {backend}")
     print(f"{'model':<5} {'world':>5} {'samples/s':>10} {'val_acc':>8} {'wall_s':>7} {'speed vs 1':>10}")
     for model in MODELS:
         base: dict[str, float] | None = None

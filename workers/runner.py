@@ -37,6 +37,7 @@ from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import TrainOutcome
 from deepfeat.train.launch import RankLost, train_on_ranks
 from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, TimeLimitExceeded
+from workers.settle import finish, requeue_preempted, retry
 
 log = logging.getLogger(__name__)
 _engines: dict[str, Engine] = {}
@@ -124,7 +125,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
                 load_arrays(session.get_one(Dataset, run.dataset_id), store),
             )
         except Exception as exc:
-            _finish(sessions, run_id, attempt, "failed", error=f"cannot load the run: {exc}")
+            finish(sessions, run_id, attempt, "failed", error=f"cannot load the run: {exc}")
             start_waiting(sessions, run.project_id, settings, enqueue)
             return
     log.info("run %s attempt %d started", run_id, attempt)
@@ -145,8 +146,8 @@ def _train_and_finish(
         )
     except RankLost as exc:
         if PREEMPT.is_set():  # the shutdown took a rank with it: still a preemption, not a failure
-            _requeue(sessions, job, enqueue)
-        elif not _retry(sessions, job, enqueue, f"a rank was lost: {exc}"):
+            requeue_preempted(sessions, job.run_id, job.attempt, job.device, enqueue)
+        elif not retry(sessions, run_id, attempt, job.device, enqueue, f"a rank was lost: {exc}"):
             checkpoints.clear()
             start_waiting(sessions, job.project_id, settings, enqueue)
         return
@@ -154,22 +155,22 @@ def _train_and_finish(
         log.warning("run %s attempt %d lost its lease; another attempt owns it", run_id, attempt)
         return
     except Preempted:
-        _requeue(sessions, job, enqueue)
+        requeue_preempted(sessions, job.run_id, job.attempt, job.device, enqueue)
         return
     except TimeLimitExceeded as exc:
-        _finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
+        finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
         checkpoints.clear()
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except Exception as exc:  # the run fails with the reason; the worker lives on
         log.exception("run %s attempt %d failed", run_id, attempt)
-        _finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
+        finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
         checkpoints.clear()
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
 
     if outcome.result.stopped == "cancelled":
-        _finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
+        finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
         cancel_flag(settings, run_id).unlink(missing_ok=True)
     else:
         _store_results(sessions, store, job, outcome, reporter.progress)
@@ -250,70 +251,3 @@ def start_waiting(
         session.commit()
     for run_id, device in waiting:
         enqueue(run_id, device)
-
-
-def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        if not leases.requeue(job.run_id, job.attempt, count_attempt=False):
-            return
-        leases.add_event(
-            job.run_id,
-            "status",
-            "requeued: the worker is shutting down; resumes from its checkpoint",
-            data={"status": "queued", "reason": "preempted"},
-        )
-        session.commit()
-    enqueue(job.run_id, job.device)
-    log.info("run %s preempted and requeued", job.run_id)
-
-
-def _retry(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue, reason: str) -> bool:
-    """End this attempt after `reason`: requeued (counting the attempt) to resume from the checkpoint,
-    or failed at the attempt cap, or cancelled if that was asked meanwhile. True if it was requeued."""
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        run = leases.get(job.run_id)
-        if run is None or run.attempt != job.attempt:
-            return False
-        if run.cancel_requested or run.attempt >= run.max_attempts:
-            cancelled = run.cancel_requested
-            session.rollback()
-            error = None if cancelled else f"{reason} (attempt {job.attempt} of {run.max_attempts})"
-            _finish(sessions, job.run_id, job.attempt, "cancelled" if cancelled else "failed", error=error)
-            return False
-        if not leases.requeue(job.run_id, job.attempt, count_attempt=True):
-            return False
-        leases.add_event(
-            job.run_id,
-            "status",
-            f"requeued: attempt {job.attempt} failed ({reason}); resumes from its checkpoint",
-            level="warning",
-            data={"status": "queued", "reason": "rank_lost"},
-        )
-        session.commit()
-    enqueue(job.run_id, job.device)
-    log.warning("run %s attempt %d requeued: %s", job.run_id, job.attempt, reason)
-    return True
-
-
-def _finish(
-    sessions: sessionmaker[Session],
-    run_id: str,
-    attempt: int,
-    status: str,
-    *,
-    error: str | None = None,
-    progress: dict[str, Any] | None = None,
-) -> None:
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        if leases.finish(run_id, attempt, status, error=error, progress=progress):
-            leases.add_event(
-                run_id,
-                "status",
-                status if error is None else f"{status}: {error}",
-                level="error" if error else "info",
-                data={"status": status, "error": error},
-            )
-            session.commit()
