@@ -4,7 +4,9 @@ Each (model, world size) trains the same spec with the same seed and global batc
 launcher (rank 0 here, a follower process for rank 1; gloo on CPU, NCCL on CUDA with `--device gpu`).
 Prints samples/s (mean over the epochs after the first, which pays for start-up), the final validation
 accuracy, and world 2 as a ratio of world 1. On a machine whose cores are shared by both ranks expect no
-speed-up: the number is the cost of the extra process and the all-reduces.
+speed-up: the number is the cost of the extra process and the all-reduces. On a machine busy with other
+work, run it with `--threads 1` too: torch's OpenMP threads spin badly on contended cores, which can make
+the one-process, two-thread run look many times slower than it is.
 
     .venv/bin/python bench/distributed.py [--epochs 3] [--batch 128] [--device cpu|gpu] [--threads N]
 """
