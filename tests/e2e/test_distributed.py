@@ -42,7 +42,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "postgres+redis":
         if not REDIS_URL:
             pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
-        database_url, broker_url = request.getfixturevalue("pg_database"), REDIS_URL
+        database_url, broker_url = request.getfixturevalue("pg_database_for_module"), REDIS_URL
     data_dir = tmp_path_factory.mktemp("distributed") / "var"
     with DevStack(data_dir, ADMIN_KEY, database_url, broker_url, extra_env=ENV) as running:
         yield running
