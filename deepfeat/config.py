@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     torch_threads: int | None = Field(default=None, ge=1, description="Threads per torch process.")
     run_time_limit_s: float | None = Field(default=None, gt=0, description="Soft limit: fail with `timeout`.")
+    # Data-parallel runs (training.world_size > 1): a collective that waits longer than this (a rank that
+    # hangs or died) fails the attempt; keep it under lease_seconds - heartbeat_seconds.
+    dist_timeout_s: float = Field(default=30.0, gt=0, description="Collective timeout of a run's ranks.")
+    dist_startup_timeout_s: float = Field(
+        default=300.0, gt=0, description="How long the ranks of a run may take to start and meet."
+    )
     reaper_interval_s: float = Field(default=15.0, gt=0)
     requeue_queued_after_s: float = Field(
         default=300.0,

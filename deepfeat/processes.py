@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from deepfeat.config import Settings
 
@@ -87,13 +88,19 @@ _DEVICE_PROBE = (
     "if torch.cuda.is_available():\n"
     "    names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})\n"
     "    n = torch.cuda.device_count()\n"
-    "    print(json.dumps(['cuda', (f'{n}x ' if n > 1 else '') + ', '.join(names)]))\n"
+    "    print(json.dumps(['cuda', (f'{n}x ' if n > 1 else '') + ', '.join(names), n]))\n"
     "else:\n"
-    "    print(json.dumps(['cpu', f'cpu ({os.cpu_count()} cores)']))\n"
+    "    print(json.dumps(['cpu', f'cpu ({os.cpu_count()} cores)', 0]))\n"
 )
 
 
-def probe_device(timeout_s: float = 120.0) -> tuple[str, str]:
+class Device(NamedTuple):
+    kind: str  # cpu | cuda
+    name: str
+    gpus: int = 0
+
+
+def probe_device(timeout_s: float = 120.0) -> Device:
     """(`cpu` | `cuda`, a readable name) of this machine, asked in a child: a worker's parent process
     must never initialise CUDA (its forked pool children could not use it afterwards)."""
     try:
@@ -104,10 +111,10 @@ def probe_device(timeout_s: float = 120.0) -> tuple[str, str]:
             text=True,
             timeout=timeout_s,
         )
-        kind, name = json.loads(probe.stdout.strip().splitlines()[-1])
-        return str(kind), str(name)
+        kind, name, gpus = json.loads(probe.stdout.strip().splitlines()[-1])
+        return Device(str(kind), str(name), int(gpus))
     except (subprocess.SubprocessError, ValueError, IndexError, OSError):
-        return "cpu", f"cpu ({os.cpu_count()} cores; device probe failed)"
+        return Device("cpu", f"cpu ({os.cpu_count()} cores; device probe failed)")
 
 
 def admin_key(settings: Settings) -> str:

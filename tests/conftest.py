@@ -69,6 +69,16 @@ def _admin_conninfo(url: str) -> str:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    yield from fresh_pg_database()
+
+
+@pytest.fixture(scope="module")
+def pg_database_for_module() -> Iterator[str]:
+    """The same, shared by a module's tests (for a stack the module starts once)."""
+    yield from fresh_pg_database()
+
+
+def fresh_pg_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("DEEPFEAT_TEST_DATABASE_URL not set (CI sets it)")
     name = f"deepfeat_{secrets.token_hex(6)}"

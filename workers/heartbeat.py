@@ -16,7 +16,7 @@ import billiard.process
 from deepfeat.config import Settings
 from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository, stale_after
 from deepfeat.db.types import utcnow
-from deepfeat.processes import probe_device
+from deepfeat.processes import Device, probe_device
 from workers.runner import lease_owner, sessions_for
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class HeartbeatThread(threading.Thread):
         self.settings = settings
         self.worker_id, self.queues, self.concurrency = worker_id, sorted(queues), concurrency
         self.stopped = threading.Event()
-        self.device: tuple[str, str] | None = None
+        self.device: Device | None = None
 
     def beat_once(self) -> None:
         if self.device is None:
@@ -51,6 +51,8 @@ class HeartbeatThread(threading.Thread):
             queues=self.queues,
             concurrency=self.concurrency,
             processes=pool_processes(),
+            cpu_cores=os.cpu_count(),
+            gpus=self.device.gpus,
         )
         with sessions_for(self.settings)() as session:
             repo = WorkerRepository(session)

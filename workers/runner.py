@@ -3,7 +3,9 @@
 The runner is the workers' one commit point; the core training code never touches the database.
 Outcomes: succeeded; cancelled (flag seen within a step); failed with the reason (a crash of the
 job, or the soft time limit); requeued on preemption (SIGTERM), resuming from the last checkpoint.
-A worker killed outright is noticed by the reaper when its lease expires.
+A worker killed outright is noticed by the reaper when its lease expires. A data-parallel run
+(world_size > 1) trains here as rank 0; a rank that dies or hangs ends the attempt (`RankLost`) and the
+run is requeued, counting the attempt, to resume from its checkpoint.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
 from deepfeat.storage.backends import open_store
 from deepfeat.train.checkpoint import CheckpointDir
-from deepfeat.train.job import TrainOutcome, train
+from deepfeat.train.job import TrainOutcome
+from deepfeat.train.launch import RankLost, train_on_ranks
 from deepfeat.train.stored_checkpoints import StoredCheckpoints
 from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, Pruned, TimeLimitExceeded
+from workers.settle import finish, requeue_preempted, retry
 from workers.sweeps import advance_sweeps, finish_pruned
 
 log = logging.getLogger(__name__)
@@ -131,7 +135,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
                 if isinstance(exc, ArtifactCorrupt)
                 else f"cannot load the run: {exc}"
             )
-            _finish(sessions, run_id, attempt, "failed", error=reason)
+            finish(sessions, run_id, attempt, "failed", error=reason)
             start_waiting(sessions, run.project_id, settings, enqueue)
             return
     log.info("run %s attempt %d started", run_id, attempt)
@@ -147,14 +151,21 @@ def _train_and_finish(
     checkpoints = checkpoints_for(store, run_id, settings)
     reporter = DbReporter(sessions, run_id, attempt, settings, job.spec.training.epochs)
     try:
-        outcome = train(
+        outcome = train_on_ranks(
             job.spec, job.data, reporter, settings, checkpoints, _context(sessions, store, job, settings)
         )
+    except RankLost as exc:
+        if PREEMPT.is_set():  # the shutdown took a rank with it: still a preemption, not a failure
+            requeue_preempted(sessions, job.run_id, job.attempt, job.device, enqueue)
+        elif not retry(sessions, run_id, attempt, job.device, enqueue, f"a rank was lost: {exc}"):
+            checkpoints.clear()
+            start_waiting(sessions, job.project_id, settings, enqueue)
+        return
     except LeaseLost:
         log.warning("run %s attempt %d lost its lease; another attempt owns it", run_id, attempt)
         return
     except Preempted:
-        _requeue(sessions, job, enqueue)
+        requeue_preempted(sessions, job.run_id, job.attempt, job.device, enqueue)
         return
     except Pruned as exc:  # its sweep's early termination stopped it (workers/sweeps.py)
         finish_pruned(sessions, run_id, attempt, str(exc), reporter.progress, reporter.last_metrics)
@@ -162,19 +173,19 @@ def _train_and_finish(
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except TimeLimitExceeded as exc:
-        _finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
+        finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
         checkpoints.clear()
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except Exception as exc:  # the run fails with the reason; the worker lives on
         log.exception("run %s attempt %d failed", run_id, attempt)
-        _finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
+        finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
         checkpoints.clear()
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
 
     if outcome.result.stopped == "cancelled":
-        _finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
+        finish(sessions, run_id, attempt, "cancelled", progress=reporter.progress)
         cancel_flag(settings, run_id).unlink(missing_ok=True)
     else:
         try:
@@ -182,7 +193,7 @@ def _train_and_finish(
         except Exception as exc:  # the store stayed down through its retries: no artifact row was written
             log.exception("run %s attempt %d could not store its results", run_id, attempt)
             reason = f"could not store the results: {type(exc).__name__}: {exc}"
-            _finish(sessions, run_id, attempt, "failed", error=reason, progress=reporter.progress)
+            finish(sessions, run_id, attempt, "failed", error=reason, progress=reporter.progress)
     checkpoints.clear()
     start_waiting(sessions, job.project_id, settings, enqueue)
 
@@ -268,41 +279,3 @@ def start_waiting(
     for run_id, device in waiting:
         enqueue(run_id, device)
     advance_sweeps(sessions, project_id, settings, enqueue)  # a trial ended: its sweep may propose more
-
-
-def _requeue(sessions: sessionmaker[Session], job: Job, enqueue: Enqueue) -> None:
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        if not leases.requeue(job.run_id, job.attempt, count_attempt=False):
-            return
-        leases.add_event(
-            job.run_id,
-            "status",
-            "requeued: the worker is shutting down; resumes from its checkpoint",
-            data={"status": "queued", "reason": "preempted"},
-        )
-        session.commit()
-    enqueue(job.run_id, job.device)
-    log.info("run %s preempted and requeued", job.run_id)
-
-
-def _finish(
-    sessions: sessionmaker[Session],
-    run_id: str,
-    attempt: int,
-    status: str,
-    *,
-    error: str | None = None,
-    progress: dict[str, Any] | None = None,
-) -> None:
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        if leases.finish(run_id, attempt, status, error=error, progress=progress):
-            leases.add_event(
-                run_id,
-                "status",
-                status if error is None else f"{status}: {error}",
-                level="error" if error else "info",
-                data={"status": status, "error": error},
-            )
-            session.commit()

@@ -270,6 +270,9 @@ class Worker(Base):
     queues: Mapped[list[str]] = mapped_column(JSONType)
     concurrency: Mapped[int] = mapped_column(Integer, default=1)
     processes: Mapped[list[str]] = mapped_column(JSONType)  # lease owners (`host:pid`) of its pool
+    # What a data-parallel run may use here (training.world_size); None: a worker from before they were kept.
+    cpu_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -21,6 +21,7 @@ from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
 from deepfeat.services.paging import cursor_page
 from deepfeat.services.signals import single_host
+from deepfeat.services.world_size import check_world_size
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
 from deepfeat.specs.runs import MAX_TAGS, TERMINAL_STATUSES, RunFinding, RunSpec, ValidationReport, printable
@@ -42,6 +43,7 @@ class RunService:
     def validate(self, spec: RunSpec) -> ValidationReport:
         schema = self.datasets.schema_of(spec.dataset)  # a dry run: registers nothing
         setup = setup_run(spec, schema, self.settings, self.encoders.build_context())
+        check_world_size(self.session, spec, self.settings)
         r = setup.report
         return ValidationReport(
             params=r.params,
@@ -65,6 +67,7 @@ class RunService:
         dataset = self.datasets.resolve(spec.dataset)
         # Refuse before queueing, never in the worker.
         setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
+        check_world_size(self.session, spec, self.settings)
         queue = "gpu" if spec.training.device == "gpu" else "cpu"
         run = self.repo.add(
             Run(

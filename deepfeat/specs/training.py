@@ -66,6 +66,13 @@ class TrainingSpec(SpecModel):
         description="held out from training and early stopping; scored once at the end",
     )
     device: Literal["cpu", "gpu", "auto"] = "cpu"
+    world_size: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="data-parallel processes (DDP): one per GPU on `gpu`, gloo processes on `cpu`; "
+        "batch_size is the global batch, split across them",
+    )
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         default="fp32", description="autocast precision; `auto` picks bf16/fp16 where the hardware has it"
     )

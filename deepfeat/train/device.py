@@ -43,9 +43,12 @@ def cpu_has_bf16() -> bool:
     return "AVX512" in capability.upper() or "AMX" in capability.upper()
 
 
-def placement(device: str, precision: str) -> Placement:
+def placement(device: str, precision: str, rank: int | None = None) -> Placement:
+    """Where to train; `rank` (data-parallel runs) picks that rank's GPU, one GPU per rank."""
     use_cuda = device in ("gpu", "auto") and torch.cuda.is_available()
     target = torch.device("cuda" if use_cuda else "cpu")
+    if use_cuda and rank is not None:
+        target = torch.device("cuda", rank)
     dtype: torch.dtype | None = None
     if precision == "bf16":
         dtype = torch.bfloat16

@@ -29,6 +29,7 @@ from deepfeat.train.gan import fit_gan, sample
 from deepfeat.train.gan_quality import Quality
 from deepfeat.train.loop import FitResult, Reporter, Tensors, evaluate, fit
 from deepfeat.train.objectives import Objective, reconstruction_errors
+from deepfeat.train.ranks import SINGLE, Ranks
 from deepfeat.train.reconstructions import error_histogram, reconstruction_files
 from deepfeat.train.setup import Setup, setup_run
 from deepfeat.train.splits import Split, split_indices
@@ -52,7 +53,10 @@ def train(
     settings: Settings,
     checkpoints: CheckpointDir | None = None,
     context: BuildContext | None = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainOutcome:
+    """Train `spec` on `data`. Across ranks every rank calls this with its `ranks`; only rank 0's outcome
+    counts (the others skip the post-training scoring and files)."""
     torch.manual_seed(spec.training.seed)
     setup = setup_run(spec, data.schema, settings, context)
     task = spec.task
@@ -61,12 +65,13 @@ def train(
     stratify = task == "classification" or conditional
     split = split_indices(data.y, training.val_fraction, training.seed, stratify, training.test_fraction)
     tokenise = tokeniser_of(setup.model)
-    place = placement(spec.training.device, spec.training.precision)
+    place = placement(
+        spec.training.device, spec.training.precision, ranks.rank if ranks.distributed else None
+    )
     if tokenise is None and _from_map(setup.model, data, task, place):
-        result = _fit_mapped(spec, setup, data, split, reporter, checkpoints, place)
-        return TrainOutcome(
-            result=result, weights=_weights(setup.model), receipt=_receipt(spec, setup, split, result, place)
-        )
+        result = _fit_mapped(spec, setup, data, split, reporter, checkpoints, place, ranks)
+        receipt = _receipt(spec, setup, split, result, place, ranks)
+        return TrainOutcome(result=result, weights=_weights(setup.model), receipt=receipt)
     if tokenise is not None:
         x = tokenise(data.X)
     else:
@@ -92,18 +97,22 @@ def train(
         with _encoded_once(model, x, training.batch_size) as x:
             val = Tensors(x[val_idx], y[val_idx])
             train_part = Tensors(x[train_idx], y[train_idx])
-            result = fit(model, setup.objective, train_part, val, training, reporter, checkpoints, place)
-            if task == "autoencoder" and result.stopped != "cancelled":
+            result = fit(
+                model, setup.objective, train_part, val, training, reporter, checkpoints, place, ranks
+            )
+            finished = result.stopped != "cancelled" and ranks.is_main
+            if task == "autoencoder" and finished:
                 extras["anomaly"] = calibrate_anomaly(model, val)
                 loss = getattr(spec.model, "loss", "mse")
                 files |= reconstruction_files(model, val, setup.input_shape, loss)
-            if len(split.test) and result.stopped != "cancelled":
+            if len(split.test) and finished:
+                # Held out from every choice made while training (early stopping, schedules): honest.
                 test_idx = torch.from_numpy(split.test)
                 _add_test_metrics(
                     result, model, setup.objective, Tensors(x[test_idx], y[test_idx]), spec, place
                 )
 
-    receipt = _receipt(spec, setup, split, result, place)
+    receipt = _receipt(spec, setup, split, result, place, ranks)
     return TrainOutcome(result=result, weights=_weights(model), receipt=receipt, extras=extras, files=files)
 
 
@@ -125,6 +134,7 @@ def _fit_mapped(
     reporter: Reporter,
     checkpoints: CheckpointDir | None,
     place: Placement,
+    ranks: Ranks,
 ) -> FitResult:
     labels = as_labels(data.y, spec.task)
 
@@ -134,10 +144,11 @@ def _fit_mapped(
     model, train_part = setup.model, part(split.train)
     fit_input_norm(model.input_norm, train_part)
     model.to(place.device)
+    val_part = part(split.val)
     result = fit(
-        model, setup.objective, train_part, part(split.val), spec.training, reporter, checkpoints, place
+        model, setup.objective, train_part, val_part, spec.training, reporter, checkpoints, place, ranks
     )
-    if len(split.test) and result.stopped != "cancelled":
+    if len(split.test) and result.stopped != "cancelled" and ranks.is_main:
         _add_test_metrics(result, model, setup.objective, part(split.test), spec, place)
     return result
 
@@ -160,8 +171,9 @@ def _weights(model: torch.nn.Module) -> bytes:
 
 
 def _receipt(
-    spec: RunSpec, setup: Setup, split: Split, result: FitResult, place: Placement
+    spec: RunSpec, setup: Setup, split: Split, result: FitResult, place: Placement, ranks: Ranks
 ) -> dict[str, Any]:
+    training = spec.training
     return {
         "spec_sha256": hashlib.sha256(
             json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
@@ -177,6 +189,12 @@ def _receipt(
         "resumed_from_epoch": result.resumed_from,
         **({"best_epoch": result.best_epoch} if result.best_epoch else {}),
         "device": place.describe(),
+        "world_size": ranks.world_size,
+        "backend": ranks.backend,
+        "rank_devices": [
+            placement(training.device, training.precision, r if ranks.distributed else None).describe()
+            for r in range(ranks.world_size)
+        ],
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,

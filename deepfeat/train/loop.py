@@ -3,6 +3,9 @@
 Data is fed as pre-built tensors sliced per batch (faster than a per-sample DataLoader for in-memory
 sets on our CPUs). The caller owns persistence: the `Reporter` records each epoch, and when a
 `CheckpointDir` is given every epoch ends with a checkpoint the next attempt resumes from.
+
+With `ranks` (world_size > 1, see train/ranks.py) every rank runs this same loop on its shard of each
+global batch through DDP; rank 0 alone reports and checkpoints, and metrics are reduced across ranks.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from deepfeat.train.device import Placement, placement
 from deepfeat.train.diagnostics import Diagnostics, warnings_for
 from deepfeat.train.objectives import MetricSums, Objective
 from deepfeat.train.optim import LRScheduler, build_optimizer, build_scheduler, penalised_weights, penalty
+from deepfeat.train.ranks import SINGLE, Ranks
 
 
 class Reporter(Protocol):
@@ -66,6 +70,7 @@ def fit(
     reporter: Reporter,
     checkpoints: CheckpointDir | None = None,
     place: Placement | None = None,
+    ranks: Ranks = SINGLE,
 ) -> FitResult:
     place = place or placement("cpu", spec.precision)
     generator = torch.Generator().manual_seed(spec.seed)
@@ -76,14 +81,20 @@ def fit(
     weights = penalised_weights(model)
     stopper = EarlyStopper(spec.early_stopping) if spec.early_stopping else None
     diagnostics = (
-        Diagnostics(model, val.take(slice(0, 256))[0].to(place.device)) if spec.diagnostics else None
+        Diagnostics(model, val.take(slice(0, 256))[0].to(place.device))
+        if spec.diagnostics and ranks.is_main
+        else None
     )
-    backward = Backward(model, objective, place, reporter, micro_batch=batch)
     result, step, first_epoch = FitResult(), 0, 1
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         step = restore(latest, model, optimizer, scheduler, generator, stopper, result)
         first_epoch = latest.epoch + 1
+    if not ranks.start(reporter.should_stop):  # every rank built and resumed (one process: no-op)
+        result.stopped = "cancelled"
+        return result
+    net = ranks.wrap(model)  # DDP across ranks (averages gradients in backward), else the model itself
+    backward = Backward(net, objective, place, reporter, micro_batch=batch)
 
     for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()
@@ -91,9 +102,10 @@ def fit(
         sums, health = MetricSums(), dict[str, float]()
         batches = torch.randperm(len(train), generator=generator).split(batch)
         for i, idx in enumerate(batches):
+            idx, weight = ranks.shard(idx)  # this rank's part of the global batch
             x, y = (t.to(place.device, non_blocking=True) for t in train.take(idx))
             optimizer.zero_grad(set_to_none=True)
-            output, loss = backward(x, y)
+            output, loss = backward(x, y, weight)
             extra = penalty(weights, spec.l1, spec.l2)
             if extra is not None:  # scaled like the loss: unscale_ divides every gradient by the scale
                 (place.scaler.scale(extra) if place.scaler is not None else extra).backward()
@@ -109,14 +121,16 @@ def fit(
                 health |= probe.after_step() | probe.units()
             if scheduler is not None and per_step:
                 scheduler.step()
-            objective.accumulate(sums, output, y, loss)
+            if weight:
+                objective.accumulate(sums, output, y, loss)
             step += 1
-            if reporter.should_stop():
+            if ranks.agree_to_stop(reporter.should_stop):  # rank 0 decides, all ranks stop this step
                 result.stopped = "cancelled"
                 return result
 
         elapsed = time.perf_counter() - started
-        metrics = objective.summarise(sums, "") | evaluate(model, objective, val, batch, place)
+        val_metrics = evaluate(model, objective, val, batch, place, ranks)
+        metrics = objective.summarise(ranks.reduce(sums), "") | val_metrics
         metrics |= timing_metrics(optimizer, elapsed, len(train))
         if scheduler is not None and not per_step:
             epoch_scheduler_step(scheduler, metrics["val_loss"])
@@ -129,7 +143,7 @@ def fit(
         elif stopper.exhausted:
             result.stopped = "early_stopping"
             break
-        if checkpoints is not None:
+        if checkpoints is not None and ranks.is_main:
             checkpoints.save(
                 epoch, model.state_dict(), snapshot(optimizer, scheduler, generator, stopper, result, step)
             )
@@ -141,18 +155,27 @@ def fit(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, objective: Objective, data: Batches, batch: int, place: Placement | None = None
+    model: nn.Module,
+    objective: Objective,
+    data: Batches,
+    batch: int,
+    place: Placement | None = None,
+    ranks: Ranks = SINGLE,
 ) -> dict[str, float]:
+    """Metrics over `data`; across ranks each scores its contiguous part and the sums are reduced."""
     place = place or placement("cpu", "fp32")
+    ranks.sync_buffers(model)
     model.eval()
     sums = MetricSums()
-    for start in range(0, len(data), batch):
-        x, y = (t.to(place.device, non_blocking=True) for t in data.take(slice(start, start + batch)))
+    mine = ranks.part(len(data))
+    for start in range(mine.start, mine.stop, batch):
+        end = min(start + batch, mine.stop)
+        x, y = (t.to(place.device, non_blocking=True) for t in data.take(slice(start, end)))
         with place.autocast():
             output = model(x)
             loss = objective.loss(output, y)
         objective.accumulate(sums, output.float(), y, float(loss))
-    return objective.summarise(sums, "val_")
+    return objective.summarise(ranks.reduce(sums), "val_")
 
 
 def timing_metrics(optimizer: torch.optim.Optimizer, elapsed: float, samples: int) -> dict[str, float]:
@@ -193,11 +216,12 @@ class Backward:
         self.model, self.objective, self.place, self.reporter = model, objective, place, reporter
         self.micro_batch = micro_batch
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """The batch's outputs (detached, fp32) and mean loss; gradients are left in the parameters."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, float]:
+        """The batch's outputs (detached, fp32) and mean loss; the gradients of `weight` × that loss are
+        left in the parameters (a rank's share of a global batch, see Ranks.shard)."""
         while True:
             try:
-                return self._run(x, y)
+                return self._run(x, y, weight)
             except torch.cuda.OutOfMemoryError:
                 if self.micro_batch == 1:
                     raise
@@ -210,22 +234,26 @@ class Backward:
                     {"micro_batch": self.micro_batch},
                 )
 
-    def _run(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _run(self, x: torch.Tensor, y: torch.Tensor, weight: float) -> tuple[torch.Tensor, float]:
         if self.micro_batch >= len(x):  # the usual case: one forward, nothing to split or rescale
             with self.place.autocast():
                 output = self.model(x)
                 loss = self.objective.loss(output, y)
-            (self.place.scaler.scale(loss) if self.place.scaler is not None else loss).backward()
+            self._backward(loss, weight)
             return output.detach().float(), float(loss.detach())
         outputs, total = [], 0.0
         for xs, ys in zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True):
             with self.place.autocast():
                 output = self.model(xs)
                 loss = self.objective.loss(output, ys) * (len(xs) / len(x))  # a share of the batch mean
-            (self.place.scaler.scale(loss) if self.place.scaler is not None else loss).backward()
+            self._backward(loss, weight)
             outputs.append(output.detach().float())
             total += float(loss.detach())
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0], total
+
+    def _backward(self, loss: torch.Tensor, weight: float) -> None:
+        scaled = loss * weight if weight != 1.0 else loss
+        (self.place.scaler.scale(scaled) if self.place.scaler is not None else scaled).backward()
 
 
 def snapshot(

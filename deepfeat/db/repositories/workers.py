@@ -36,6 +36,8 @@ class Heartbeat:
     queues: list[str]
     concurrency: int
     processes: list[str]
+    cpu_cores: int | None = None
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class WorkerView:
     run_name: str | None
     started_at: datetime
     last_seen: datetime
+    cpu_cores: int | None = None
+    gpus: int | None = None
 
     @property
     def state(self) -> str:
@@ -80,6 +84,8 @@ class WorkerRepository:
             "queues": beat.queues,
             "concurrency": beat.concurrency,
             "processes": beat.processes,
+            "cpu_cores": beat.cpu_cores,
+            "gpus": beat.gpus,
             "last_seen": now,
         }
         dialect = self.session.get_bind().dialect.name
@@ -128,6 +134,8 @@ class WorkerRepository:
                     run_name=current.name if mine and current else None,
                     started_at=w.started_at,
                     last_seen=w.last_seen,
+                    cpu_cores=w.cpu_cores,
+                    gpus=w.gpus,
                 )
             )
         return views
