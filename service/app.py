@@ -42,7 +42,7 @@ from service.routers import (
 )
 from service.routers.pages import install_dashboard
 from service.state import AppState
-from workers.enqueue import Enqueuer
+from workers.queue import Enqueuer
 
 log = logging.getLogger(__name__)
 

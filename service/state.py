@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from deepfeat.config import Settings
 from deepfeat.storage import ArtifactStore
 from service.ratelimit import KeyRateLimiter
-from workers.enqueue import Enqueuer
+from workers.queue import Enqueuer
 
 
 @dataclass

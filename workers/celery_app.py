@@ -6,7 +6,6 @@ import os
 import signal
 from typing import Any
 
-from celery import Celery
 from celery.signals import (
     setup_logging,
     task_postrun,
@@ -16,46 +15,12 @@ from celery.signals import (
     worker_shutdown,
     worker_shutting_down,
 )
-from kombu.entity import Queue
 
 from deepfeat import logs
-from deepfeat.config import Settings, get_settings
-from workers import embedded_broker
+from deepfeat.config import get_settings
+from workers.queue import QUEUES, Enqueuer, make_celery
 
-embedded_broker.register()
-
-QUEUES = ("cpu", "gpu")
-TRAIN_TASK = "deepfeat.train_run"
-EXTRACT_TASK = "deepfeat.extract"
-# Redis redelivers an unacked message after this; far above any lease so a live worker keeps its run.
-# Lost work is found sooner by the reaper (workers/reaper.py), from the database.
-VISIBILITY_TIMEOUT_S = 12 * 3600
-
-
-def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
-    app = Celery("deepfeat", broker=settings.resolved_broker_url, include=list(include), set_as_current=False)
-    embedded = settings.resolved_broker_url.startswith("sqla+")
-    transport_options = {} if embedded else {"visibility_timeout": VISIBILITY_TIMEOUT_S}
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],  # a pickled message is refused, never loaded
-        result_serializer="json",
-        task_ignore_result=True,
-        result_backend=None,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_queues=[Queue(name) for name in QUEUES],
-        task_default_queue="cpu",
-        broker_transport_options=transport_options,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-        worker_send_task_events=False,
-    )
-    return app
-
-
-# The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.enqueue.
+# The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.queue.
 app = make_celery(get_settings(), include=("workers.tasks",))
 _reaper: Any = None
 _heartbeat: Any = None
@@ -80,7 +45,6 @@ def _child_init(**_: object) -> None:
 def _start_reaper(sender: Any = None, **_: object) -> None:
     """Threads of the worker's main process (never of a pool child): the reaper and the heartbeat."""
     global _reaper, _heartbeat, _webhooks
-    from workers.enqueue import Enqueuer
     from workers.heartbeat import HeartbeatThread
     from workers.reaper import Reaper
     from workers.webhooks import WebhookDispatcher

@@ -7,9 +7,9 @@ import re
 import signal
 
 from deepfeat.config import get_settings
-from workers.celery_app import EXTRACT_TASK, TRAIN_TASK, app
-from workers.enqueue import Enqueuer
+from workers.celery_app import app
 from workers.extractor import execute_extraction
+from workers.queue import EXTRACT_TASK, TRAIN_TASK, Enqueuer
 from workers.reporter import PREEMPT
 from workers.runner import execute_run
 

@@ -16,7 +16,7 @@ from deepfeat.devstack import DevStack
 from tests.conftest import ADMIN_KEY, REDIS_URL
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_slice import wait_for
-from workers.enqueue import Enqueuer
+from workers.queue import Enqueuer
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from deepfeat.config import Settings
 from deepfeat.devstack import DevStack
 from tests.api.test_no_code_from_data import Marker
 from tests.api.test_runs import MLP_SPEC
-from workers.celery_app import TRAIN_TASK, make_celery
+from workers.queue import TRAIN_TASK, make_celery
 
 
 def test_a_pickled_message_is_dropped_unloaded(stack: DevStack, api: httpx.Client, tmp_path: Path) -> None:
