@@ -44,7 +44,7 @@ class Cancelled(Exception):
 
 
 @dataclass
-class Heartbeat:
+class ExtractionProgress:
     """Called after every chunk: records progress, renews the lease (fenced) and notices cancel."""
 
     sessions: sessionmaker[Session]
@@ -112,7 +112,7 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
         )
         project_id, device = job.project_id, job.device
     log.info("extraction %s attempt %d started (%d rows)", extraction_id, attempt, data.n_rows)
-    beat = Heartbeat(sessions, extraction_id, attempt, settings, data.n_rows)
+    beat = ExtractionProgress(sessions, extraction_id, attempt, settings, data.n_rows)
     tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir))
     try:
         dim = write_embeddings(

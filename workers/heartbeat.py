@@ -14,7 +14,7 @@ from datetime import timedelta
 import billiard.process
 
 from deepfeat.config import Settings
-from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository, stale_after
+from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.types import utcnow
 from deepfeat.processes import Device, probe_device
 from workers.runner import lease_owner, sessions_for
@@ -42,7 +42,7 @@ class HeartbeatThread(threading.Thread):
     def beat_once(self) -> None:
         if self.device is None:
             self.device = probe_device()
-        beat = Heartbeat(
+        beat = WorkerBeat(
             id=self.worker_id,
             hostname=socket.gethostname(),
             pid=os.getpid(),

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from deepfeat.config import Settings
 from deepfeat.db.models import Run
 from deepfeat.db.repositories.extractions import ExtractionLeases
-from deepfeat.db.repositories.fencing import FencedLeases, Job, lost_worker_error
+from deepfeat.db.repositories.fencing import FencedLeases, Leased, lost_worker_error
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
@@ -79,13 +79,13 @@ def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
 
 
 def _settle_expired(
-    leases: FencedLeases[Job], now: datetime, settle: Callable[[Job], str | None]
-) -> tuple[dict[str, int], list[tuple[str, str]], list[Job]]:
+    leases: FencedLeases[Leased], now: datetime, settle: Callable[[Leased], str | None]
+) -> tuple[dict[str, int], list[tuple[str, str]], list[Leased]]:
     """Settle every job whose lease expired: the counts by action, the (id, device) to send again
     (requeued), and the jobs that ended (cancelled or failed)."""
     counts = dict.fromkeys(("requeued", "failed", "cancelled", "resent"), 0)
     resend: list[tuple[str, str]] = []
-    ended: list[Job] = []
+    ended: list[Leased] = []
     for job in leases.expired(now):
         action = settle(job)
         if action is None:
@@ -99,7 +99,7 @@ def _settle_expired(
 
 
 def _resend_stale(
-    leases: FencedLeases[Job],
+    leases: FencedLeases[Leased],
     settings: Settings,
     now: datetime,
     counts: dict[str, int],

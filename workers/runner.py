@@ -71,7 +71,7 @@ def lease_owner(pid: int) -> str:
 
 
 @dataclass(frozen=True)
-class Job:
+class ClaimedRun:
     run_id: str
     project_id: str
     attempt: int
@@ -120,7 +120,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
         run = leases.get(run_id)
         assert run is not None
         try:
-            job = Job(
+            job = ClaimedRun(
                 run_id,
                 run.project_id,
                 attempt,
@@ -145,7 +145,11 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
 
 
 def _train_and_finish(
-    sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings, enqueue: Enqueue
+    sessions: sessionmaker[Session],
+    store: ArtifactStore,
+    job: ClaimedRun,
+    settings: Settings,
+    enqueue: Enqueue,
 ) -> None:
     run_id, attempt = job.run_id, job.attempt
     checkpoints = checkpoints_for(store, run_id, settings)
@@ -208,7 +212,7 @@ def checkpoints_for(store: ArtifactStore, run_id: str, settings: Settings) -> Ch
 def _store_results(
     sessions: sessionmaker[Session],
     store: ArtifactStore,
-    job: Job,
+    job: ClaimedRun,
     outcome: TrainOutcome,
     progress: dict[str, Any],
 ) -> None:
@@ -254,7 +258,7 @@ def _store_results(
 
 
 def _context(
-    sessions: sessionmaker[Session], store: ArtifactStore, job: Job, settings: Settings
+    sessions: sessionmaker[Session], store: ArtifactStore, job: ClaimedRun, settings: Settings
 ) -> BuildContext:
     """Registered encoders (`transfer` from `name@version`) resolve in the run's project."""
 

@@ -31,6 +31,31 @@ class Placement:
         with torch.autocast(device_type=self.device.type, dtype=self.dtype):
             yield
 
+    # The loss scaler (fp16 on CUDA) lives behind these three, so training loops read the same with
+    # and without it.
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate `loss`, scaled where fp16 needs it (gradients then carry the scale)."""
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Divide `optimizer`'s gradients by the loss scale, so clipping and norms see true gradients."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer, update: bool = True) -> None:
+        """Apply the gradients (skipped by the scaler on inf/NaN); `update=False` where several
+        optimizers share one scaler, which then moves once per batch with `update_scale`."""
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        if update:
+            self.scaler.update()
+
+    def update_scale(self) -> None:
+        if self.scaler is not None:
+            self.scaler.update()
+
     def describe(self) -> str:
         precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"

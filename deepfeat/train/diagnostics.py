@@ -20,7 +20,7 @@ _RECTIFIERS = (nn.ReLU, nn.LeakyReLU)
 
 
 @dataclass(frozen=True)
-class Warning_:
+class HealthWarning:
     message: str
     layer: str
     value: float
@@ -94,23 +94,27 @@ class Diagnostics:
         return metrics
 
 
-def warnings_for(metrics: dict[str, float]) -> list[Warning_]:
+def warnings_for(metrics: dict[str, float]) -> list[HealthWarning]:
     """Human-readable problems in one epoch's diagnostics."""
     found = []
     for key, value in metrics.items():
         kind, _, layer = key.partition("/")
         if kind == "grad_norm" and value < VANISHING:
-            found.append(Warning_(f"vanishing gradients in {layer}: grad norm {value:.1e}", layer, value))
+            found.append(
+                HealthWarning(f"vanishing gradients in {layer}: grad norm {value:.1e}", layer, value)
+            )
         elif kind == "grad_norm" and value > EXPLODING:
-            found.append(Warning_(f"exploding gradients in {layer}: grad norm {value:.1e}", layer, value))
+            found.append(
+                HealthWarning(f"exploding gradients in {layer}: grad norm {value:.1e}", layer, value)
+            )
         elif kind == "dead_relu" and value > DEAD_WARN:
             found.append(
-                Warning_(
+                HealthWarning(
                     f"{value:.0%} of ReLU units in {layer} are dead (zero for every input)", layer, value
                 )
             )
         elif kind == "saturated" and value > SATURATED_WARN:
-            found.append(Warning_(f"{value:.0%} of units in {layer} are saturated", layer, value))
+            found.append(HealthWarning(f"{value:.0%} of units in {layer} are saturated", layer, value))
     return found
 
 
@@ -120,13 +124,13 @@ D_PINNED = 0.99  # the discriminator tells every real from every fake: G gets no
 LOSS_EXPLODING = 10.0  # a BCE this high means D's logits are ~±10: one side has run away
 
 
-def gan_warnings(metrics: dict[str, float]) -> list[Warning_]:
+def gan_warnings(metrics: dict[str, float]) -> list[HealthWarning]:
     """Mode collapse, a discriminator pinned at accuracy 1 and exploding D/G losses, as warnings."""
     found = []
     diversity = metrics.get("sample_diversity")
     if diversity is not None and diversity < COLLAPSE_DIVERSITY:
         found.append(
-            Warning_(
+            HealthWarning(
                 f"mode collapse: samples spread {diversity:.0%} as widely as the validation data",
                 "generator",
                 diversity,
@@ -135,7 +139,7 @@ def gan_warnings(metrics: dict[str, float]) -> list[Warning_]:
     accuracy = metrics.get("d_accuracy")
     if accuracy is not None and accuracy >= D_PINNED:
         found.append(
-            Warning_(
+            HealthWarning(
                 f"discriminator accuracy pinned at {accuracy:.3f}: the generator's gradients vanish",
                 "discriminator",
                 accuracy,
@@ -144,5 +148,5 @@ def gan_warnings(metrics: dict[str, float]) -> list[Warning_]:
     for name, layer in (("d_loss", "discriminator"), ("g_loss", "generator")):
         value = metrics.get(name)
         if value is not None and value > LOSS_EXPLODING:
-            found.append(Warning_(f"{name} exploding: {value:.1f}", layer, value))
+            found.append(HealthWarning(f"{name} exploding: {value:.1f}", layer, value))
     return found

@@ -59,15 +59,11 @@ class _Side:
         self.optimizer.zero_grad(set_to_none=True)
         extra = penalty(self.weights, spec.l1, spec.l2)
         total = loss if extra is None else loss + extra
-        (place.scaler.scale(total) if place.scaler is not None else total).backward()
-        if place.scaler is not None:
-            place.scaler.unscale_(self.optimizer)  # clip true gradients
+        place.backward(total)
+        place.unscale(self.optimizer)  # clip true gradients
         if spec.grad_clip_norm:
             nn.utils.clip_grad_norm_(self.params, spec.grad_clip_norm)
-        if place.scaler is None:
-            self.optimizer.step()
-        else:
-            place.scaler.step(self.optimizer)  # one scaler, both optimizers; updated once per batch
+        place.step(self.optimizer, update=False)  # one scaler, both optimizers; updated once per batch
         if self.scheduler is not None and self.per_step:
             self.scheduler.step()
 
@@ -161,8 +157,7 @@ def fit_gan(
                 # Non-saturating: G maximises log D(G(z)) rather than minimising log(1 - D(G(z))).
                 g_loss = F.binary_cross_entropy_with_logits(model.discriminate(fake, labels).float(), ones)
             health |= _diagnosed(g_probe, g_side, g_loss, spec, place)
-            if place.scaler is not None:
-                place.scaler.update()
+            place.update_scale()
 
             sums["d_loss"] += float(d_loss.detach())
             sums["g_loss"] += float(g_loss.detach())

@@ -94,7 +94,7 @@ def fit(
         result.stopped = "cancelled"
         return result
     net = ranks.wrap(model)  # DDP across ranks (averages gradients in backward), else the model itself
-    backward = Backward(net, objective, place, reporter, micro_batch=batch)
+    backward = ForwardBackward(net, objective, place, reporter, micro_batch=batch)
 
     for epoch in range(first_epoch, spec.epochs + 1):
         started = time.perf_counter()
@@ -107,16 +107,15 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             output, loss = backward(x, y, weight)
             extra = penalty(weights, spec.l1, spec.l2)
-            if extra is not None:  # scaled like the loss: unscale_ divides every gradient by the scale
-                (place.scaler.scale(extra) if place.scaler is not None else extra).backward()
-            if place.scaler is not None:
-                place.scaler.unscale_(optimizer)  # clip and measure true gradients
+            if extra is not None:  # scaled like the loss: unscaling divides every gradient by the scale
+                place.backward(extra)
+            place.unscale(optimizer)  # clip and measure true gradients
             probe = diagnostics if i == len(batches) - 1 else None  # once per epoch, on its last step
             if probe is not None:
                 health = probe.before_step()  # before clipping, or "exploding" could never show
             if spec.grad_clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
-            optimizer_step(optimizer, place)
+            place.step(optimizer)
             if probe is not None:
                 health |= probe.after_step() | probe.units()
             if scheduler is not None and per_step:
@@ -195,15 +194,7 @@ def epoch_scheduler_step(scheduler: LRScheduler, monitored: float) -> None:
         scheduler.step()
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, place: Placement) -> None:
-    if place.scaler is None:
-        optimizer.step()
-    else:
-        place.scaler.step(optimizer)
-        place.scaler.update()
-
-
-class Backward:
+class ForwardBackward:
     """Forward and backward of one batch, in micro-batches whose gradients add up to the batch's.
 
     The micro-batch starts as the whole batch and halves on CUDA out-of-memory (with a warning event),
@@ -253,7 +244,7 @@ class Backward:
 
     def _backward(self, loss: torch.Tensor, weight: float) -> None:
         scaled = loss * weight if weight != 1.0 else loss
-        (self.place.scaler.scale(scaled) if self.place.scaler is not None else scaled).backward()
+        self.place.backward(scaled)
 
 
 def snapshot(

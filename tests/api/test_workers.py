@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.db.repositories.leases import LeaseRepository
-from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository
+from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
 from deepfeat.services.auth import create_key, ensure_project
@@ -16,8 +16,8 @@ from tests.api.test_dashboard_pages import sign_in
 from tests.api.test_runs import MLP_SPEC
 
 
-def heartbeat(name: str, owner: str) -> Heartbeat:
-    return Heartbeat(name, "host", 7, "cpu", "cpu (2 cores)", ["cpu"], 1, [owner])
+def heartbeat(name: str, owner: str) -> WorkerBeat:
+    return WorkerBeat(name, "host", 7, "cpu", "cpu (2 cores)", ["cpu"], 1, [owner])
 
 
 def test_workers_are_listed_with_only_this_projects_run_ids(

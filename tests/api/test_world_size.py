@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
-from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository
+from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
 from tests.api.test_runs import MLP_SPEC
@@ -21,7 +21,7 @@ def with_world(world_size: int, **training: Any) -> dict[str, Any]:
 
 def beat(settings: Settings, name: str, queues: list[str], cores: int, gpus: int, ago_s: float = 0) -> None:
     device = "cuda" if gpus else "cpu"
-    heartbeat = Heartbeat(
+    heartbeat = WorkerBeat(
         name, "host", 7, device, "x", queues, 1, [f"host:{name}"], cpu_cores=cores, gpus=gpus
     )
     with make_session_factory(make_engine(settings.resolved_database_url))() as session:

@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy.orm import Session
 
 from deepfeat.db.models import Run, Worker
-from deepfeat.db.repositories.workers import Heartbeat, WorkerRepository, stale_after
+from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.types import utcnow
 from tests.db.conftest import placeholder_run
 
 STALE = stale_after(10.0)
 
 
-def beat(name: str, processes: list[str], device: str = "cpu") -> Heartbeat:
-    return Heartbeat(
+def beat(name: str, processes: list[str], device: str = "cpu") -> WorkerBeat:
+    return WorkerBeat(
         id=name,
         hostname="host",
         pid=1,

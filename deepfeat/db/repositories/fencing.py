@@ -18,15 +18,15 @@ from deepfeat.db.models import Extraction, Run
 from deepfeat.db.types import utcnow
 
 ACTIVE = ("running", "cancelling")
-Job = TypeVar("Job", Run, Extraction)
+Leased = TypeVar("Leased", Run, Extraction)
 
 
-class FencedLeases(Generic[Job]):
-    def __init__(self, session: Session, model: type[Job]) -> None:
+class FencedLeases(Generic[Leased]):
+    def __init__(self, session: Session, model: type[Leased]) -> None:
         self.session = session
-        self.model: type[Job] = model
+        self.model: type[Leased] = model
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str) -> Leased | None:
         return self.session.get(self.model, job_id, populate_existing=True)
 
     def _claim(
@@ -55,7 +55,9 @@ class FencedLeases(Generic[Job]):
         attempt: int | None = self.session.scalar(select(m.attempt).where(m.id == job_id))
         return attempt
 
-    def renew(self, job_id: str, attempt: int, lease_seconds: float, progress: dict[str, Any]) -> Job | None:
+    def renew(
+        self, job_id: str, attempt: int, lease_seconds: float, progress: dict[str, Any]
+    ) -> Leased | None:
         """Extend the lease and record progress; None when this attempt no longer holds the job."""
         m, now = self.model, utcnow()
         result = self.session.execute(
@@ -115,7 +117,7 @@ class FencedLeases(Generic[Job]):
         query = update(m).where(*condition).values(**values)
         return _rowcount(self.session.execute(query.execution_options(synchronize_session=False))) == 1
 
-    def settle_expired(self, job: Job, now: datetime) -> str | None:
+    def settle_expired(self, job: Leased, now: datetime) -> str | None:
         """The fate of a job whose lease expired (its worker was killed, its machine died): `cancelled`
         if a cancel was asked for, `failed` at the attempt cap, else `requeued` counting the attempt.
         None if it came back to life meanwhile (every write re-checks the lease)."""
@@ -127,7 +129,7 @@ class FencedLeases(Generic[Job]):
         done = self.requeue(job.id, job.attempt, count_attempt=True, expired_before=now)
         return "requeued" if done else None
 
-    def expired(self, now: datetime) -> list[Job]:
+    def expired(self, now: datetime) -> list[Leased]:
         """Jobs whose worker stopped renewing its lease."""
         m = self.model
         query = select(m).where(m.status.in_(ACTIVE), m.lease_expires_at < now).order_by(m.id)

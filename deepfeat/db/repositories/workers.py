@@ -25,7 +25,7 @@ STALE_HEARTBEATS = 3
 
 
 @dataclass(frozen=True)
-class Heartbeat:
+class WorkerBeat:
     """What a worker says about itself each beat."""
 
     id: str
@@ -73,7 +73,7 @@ class WorkerRepository:
         self.session = session
 
     # --- the worker's side ---------------------------------------------------------------------------
-    def beat(self, beat: Heartbeat, now: datetime | None = None) -> None:
+    def beat(self, beat: WorkerBeat, now: datetime | None = None) -> None:
         """Insert or refresh this worker's row (one statement: no read-then-write race with itself)."""
         now = now or utcnow()
         values: dict[str, Any] = {

@@ -7,7 +7,7 @@ import torch
 from deepfeat.nn import create_model
 from deepfeat.specs.model import MLPSpec
 from deepfeat.train.device import placement
-from deepfeat.train.loop import Backward
+from deepfeat.train.loop import ForwardBackward
 from deepfeat.train.objectives import Classification
 from tests.unit.train.test_training import Recorder, spec
 
@@ -30,7 +30,9 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch() -> None:
     losses = []
     for micro in (32, 8, 5):
         model.zero_grad()
-        _, loss = Backward(model, objective, placement("cpu", "fp32"), Recorder(), micro_batch=micro)(x, y)
+        _, loss = ForwardBackward(model, objective, placement("cpu", "fp32"), Recorder(), micro_batch=micro)(
+            x, y
+        )
         grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
         losses.append(loss)
     for other in grads[1:]:

@@ -1,4 +1,4 @@
-"""`Backward`: a batch in micro-batches adds up to the batch's gradients, also when the last
+"""`ForwardBackward`: a batch in micro-batches adds up to the batch's gradients, also when the last
 micro-batch is smaller, and CUDA out-of-memory halves the micro-batch (a module on the CPU raises the
 real `torch.cuda.OutOfMemoryError` above a batch size it "fits")."""
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from deepfeat.train.device import placement
-from deepfeat.train.loop import Backward
+from deepfeat.train.loop import ForwardBackward
 from deepfeat.train.objectives import Regression
 from tests.unit.train.test_training import Recorder
 
@@ -36,7 +36,7 @@ def _gradients(
 ) -> tuple[list[torch.Tensor], float, Recorder]:
     model.zero_grad(set_to_none=True)
     recorder = Recorder()
-    backward = Backward(model, Regression(), placement("cpu", "fp32"), recorder, micro_batch)
+    backward = ForwardBackward(model, Regression(), placement("cpu", "fp32"), recorder, micro_batch)
     _, loss = backward(x, y)
     return [p.grad.clone() for p in model.parameters() if p.grad is not None], loss, recorder
 
