@@ -57,5 +57,11 @@ def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
+def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    who.require("admin")
+    return who
+
+
 Reader = Annotated[Principal, Depends(principal)]
 Writer = Annotated[Principal, Depends(writer)]
+Admin = Annotated[Principal, Depends(admin)]

@@ -21,7 +21,9 @@ import torch
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Artifact, Dataset, Encoder, Extraction
+from deepfeat.db.models import Artifact, Extraction
+from deepfeat.db.repositories.datasets import DatasetRepository
+from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.extractions import ExtractionLeases
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions
@@ -100,7 +102,7 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
             embedder = _embedder(session, job, store, settings)
             if job.device == "gpu":  # the job asked for the gpu queue: run where the GPU is
                 embedder.to(torch.device(gpu_device()))
-            data = load_arrays(session.get_one(Dataset, job.dataset_id), store)
+            data = load_arrays(DatasetRepository(session, job.project_id).of_run(job.dataset_id), store)
         except Exception as exc:
             _finish(sessions, extraction_id, attempt, "failed", error=f"cannot load the job: {exc}")
             return
@@ -143,7 +145,7 @@ def _embedder(session: Session, job: Extraction, store: ArtifactStore, settings:
         if job.encoder not in PRETRAINED:
             raise LookupError(f"no pretrained encoder {job.encoder!r}")
         return load_pretrained(job.encoder)
-    encoder = session.get_one(Encoder, job.encoder_id)
+    encoder = EncoderRepository(session, job.project_id).by_id(job.encoder_id)
     return EncoderService(session, job.project_id, settings, store).run_embedder(encoder.run_id)
 
 

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
-from deepfeat.db.models import Artifact, Dataset
+from deepfeat.db.models import Artifact
+from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.catalogue import build_context
@@ -127,7 +128,9 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
                 run.device,
                 RunSpec.model_validate(run.spec),
                 run.dataset_sha256,
-                load_arrays(session.get_one(Dataset, run.dataset_id), store, verify=True),
+                load_arrays(
+                    DatasetRepository(session, run.project_id).of_run(run.dataset_id), store, verify=True
+                ),
             )
         except Exception as exc:
             reason = (

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.sweeps import running_sweep_projects
 from deepfeat.db.session import commit
@@ -54,7 +53,7 @@ class Judge:
         if self.in_sweep is False:
             return None
         with self.sessions() as session:
-            run = session.get(Run, self.run_id)
+            run = LeaseRepository(session).get(self.run_id)
             self.in_sweep = run is not None and run.sweep_id is not None
             if run is None or not self.in_sweep:
                 return None

@@ -88,7 +88,6 @@ class EncoderRuntime:
         self.batchers: dict[tuple[str, EmbedOptions], DynamicBatcher] = {}
         self._trained: OrderedDict[str, Embedder] = OrderedDict()
         # API-key hash → (principal, expiry, revocation stamp): the gateway's lookup cache for the hot routes.
-        self.auth_cache: dict[str, tuple[Any, float, tuple[int, int]]] = {}
 
     def trained(self, key: str, load: Callable[[], Embedder]) -> Embedder:
         """A registered encoder by cache key, loading it on a miss; evicts least recently used ones

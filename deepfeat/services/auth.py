@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -139,3 +140,25 @@ def require_deployment_admin(session: Session, who: Principal) -> None:
 def recovery_key(session: Session) -> str:
     """A new admin key of the default project, for the operator on the host (no API key needed)."""
     return create_key(session, ensure_project(session), "admin", name="recovery")
+
+
+class KeyCache:
+    """Key lookups remembered for `ttl_s`, for the embedding routes (a lookup per request capped a 2-core
+    machine near 190 authenticated requests/s before any model ran). An entry is trusted only while the
+    revocation stamp it was stored with is the current one, so a revoked key fails on its next request
+    in every API process; `None` as the stamp (no signal could be read) trusts nothing."""
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, tuple[Principal, float, str | None]] = {}
+
+    def get(self, digest: str, stamp: str | None) -> Principal | None:
+        hit = self._entries.get(digest)
+        if hit is None or stamp is None or hit[1] <= time.monotonic() or hit[2] != stamp:
+            return None
+        return hit[0]
+
+    def put(self, digest: str, who: Principal, stamp: str | None) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[digest] = (who, time.monotonic() + self.ttl_s, stamp)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 import deepfeat
 from deepfeat.config import Settings
-from deepfeat.db.models import Dataset, Encoder
+from deepfeat.db.models import Encoder
+from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import db_int, utcnow
@@ -102,7 +103,7 @@ class EncoderService:
 
     def _input_shape(self, run_id: str) -> list[int]:
         run = RunRepository(self.session, self.project_id).get(run_id)
-        dataset = self.session.get(Dataset, run.dataset_id) if run else None
+        dataset = DatasetRepository(self.session, self.project_id).of_run(run.dataset_id) if run else None
         return [int(d) for d in dataset.schema["input_shape"]] if dataset else []
 
     def _weights_sha(self, run_id: str) -> str | None:
@@ -269,7 +270,7 @@ def export_encoder(service: EncoderService, ref: str, fmt: str, runtime: Encoder
     run = runs.get(encoder.run_id)
     assert run is not None
     weights = next(a for a in runs.artifacts(run.id) if a.name == "model.safetensors")
-    dataset = service.session.get_one(Dataset, run.dataset_id)
+    dataset = DatasetRepository(service.session, service.project_id).of_run(run.dataset_id)
     embedder = resolved.embedder
     assert isinstance(embedder, TrainedEmbedder)
     spec = {

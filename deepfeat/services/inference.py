@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Dataset
+from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.encoders.embedder import numeric_input, text_inputs
 from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
@@ -76,7 +76,7 @@ def load_trained(
         _cache.move_to_end(key)
         return _cache[key]
     spec = RunSpec.model_validate(run.spec)
-    dataset = session.get_one(Dataset, run.dataset_id)
+    dataset = DatasetRepository(session, project_id).of_run(run.dataset_id)
     setup = setup_run(spec, dataset.schema, settings, context)
     # Weights are only ever read as safetensors (tensors, no code), and only if their bytes are the ones
     # the worker stored: a file swapped for a pickle or anything else is refused before it is parsed.

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Run, RunEvent
+from deepfeat.db.models import Artifact, Run, RunEvent
 from deepfeat.db.repositories.run_search import RunSearch
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import after_commit
@@ -178,9 +178,31 @@ class RunService:
         after_commit(self.session, lambda: self.datasets.remove_unreferenced(keys))
         after_commit(self.session, lambda: shutil.rmtree(checkpoints, ignore_errors=True))
 
+    def find(self, run_id: str) -> Run | None:
+        """The run, or None where `get` would answer 404 (pages that skip what they cannot show)."""
+        return self.repo.get(run_id)
+
     def metrics(self, run_id: str, key: str | None) -> Sequence[Any]:
         self.get(run_id)
         return self.repo.metrics(run_id, key)
+
+    def events(self, run_id: str, after: int | None, limit: int) -> Sequence[RunEvent]:
+        self.get(run_id)
+        return self.repo.events(run_id, after, limit)
+
+    def artifacts(self, run_id: str) -> Sequence[Artifact]:
+        self.get(run_id)
+        return self.repo.artifacts(run_id)
+
+    def artifact(self, run_id: str, name: str) -> Artifact:
+        found = next((a for a in self.artifacts(run_id) if a.name == name), None)
+        if found is None:
+            raise NotFound(f"run {run_id} has no artifact {name!r}")
+        return found
+
+    def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
+        """Each queued run's place in its project's queue (the order the cap lets them start)."""
+        return self.repo.queue_positions(runs)
 
 
 def run_search(

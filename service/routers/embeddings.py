@@ -10,16 +10,15 @@ import numpy as np
 from fastapi import APIRouter
 
 from deepfeat.encoders.embedder import InvalidInput
-from deepfeat.services.compat import fit_dimensions, is_token_ids, openai_inputs, token_items
-from deepfeat.services.encoders import check_inputs, options_for
+from deepfeat.services.compat import fit_dimensions, is_token_ids, openai_inputs
 from deepfeat.specs.encoders import (
     OpenAIEmbedding,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
+from service.embedding import FastReader, FastState, Runtime, embed_inputs
 from service.openapi_errors import OPENAI_ERROR_RESPONSES
-from service.routers.encoders import FastReader, FastState, Runtime, prepare, resolve
 
 router = APIRouter(tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
 
@@ -30,20 +29,12 @@ async def create_embeddings(
 ) -> OpenAIEmbeddingResponse:
     """`{model, input}` → `{object: "list", data: [{object: "embedding", index, embedding}], usage}`.
     `input` may be token ids of the encoder's own tokenizer; `dimensions` may name the encoder's."""
-    settings = state.settings
     inputs = openai_inputs(body.input)
     if not inputs:
         raise InvalidInput("/input", "send at least one input")
-    check_inputs(inputs, settings)
-    resolved = await resolve(body.model, who, state, runtime)
-    options = options_for(resolved, None, None, None, None, settings)
-    if is_token_ids(body.input):
-        items: list[object] = list(token_items(resolved.embedder, inputs, resolved.ref))
-    else:
-        items = await prepare(resolved, inputs)
-    tokens = resolved.embedder.tokens(items)
-    vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
-    vectors = fit_dimensions(vectors, body.dimensions, resolved)
+    done = await embed_inputs(body.model, inputs, who, state, runtime, token_ids=is_token_ids(body.input))
+    resolved, tokens = done.resolved, done.tokens
+    vectors = fit_dimensions(done.vectors, body.dimensions, resolved)
     data = [
         OpenAIEmbedding(
             index=i,

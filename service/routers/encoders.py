@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from deepfeat.encoders.runtime import EncoderRuntime
-from deepfeat.services.auth import Principal, authenticate, hash_key
 from deepfeat.services.encoders import (
     EncoderService,
-    Resolved,
-    check_inputs,
     export_encoder,
-    options_for,
-    pretrained,
 )
 from deepfeat.services.serving import describe_serving
-from deepfeat.services.signals import RevocationSignal
 from deepfeat.specs.encoders import (
     AliasOut,
     AliasRequest,
@@ -34,83 +25,9 @@ from deepfeat.specs.encoders import (
     RegisterEncoder,
 )
 from service.deps import DbSession, Reader, State, Writer
-from service.state import AppState
+from service.embedding import FastReader, FastState, Runtime, embed_inputs, resolve
 
-# The embedding path is the hot one: every sync dependency is a thread-pool hop and every session a
-# SQLite transaction, which capped a 2-core machine near 190 authenticated requests/s before any model
-# ran. So its dependencies are async, a key's lookup is cached for AUTH_TTL_S, and a session is opened
-# only for registered encoders. A revocation reaches the cache at once: a cached key is trusted only
-# while the revocation stamp (a file's inode on one host, a Redis counter on many) is what it was.
-AUTH_TTL_S = 5.0
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
-
-
-async def encoder_runtime(request: Request) -> EncoderRuntime:
-    runtime: EncoderRuntime = request.app.state.encoders
-    return runtime
-
-
-async def fast_state(request: Request) -> AppState:
-    state: AppState = request.app.state.deepfeat
-    return state
-
-
-async def cached_reader(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    raw = credentials.credentials if credentials else None
-    digest = hash_key(raw) if raw else ""
-    # Per app, not per module: another app in the same process may have another database.
-    cache: dict[str, tuple[Principal, float, str | None]] = request.app.state.encoders.auth_cache
-    state: AppState = request.app.state.deepfeat
-    signal: RevocationSignal | None = getattr(request.app.state, "revocation", None)
-    if signal is None:
-        signal = request.app.state.revocation = RevocationSignal(state.settings, state.sessions)
-    stamp = signal.stamp()  # read before the lookup: a revoke after it shows next time
-    hit = cache.get(digest)
-    if hit is not None and stamp is not None and hit[1] > time.monotonic() and hit[2] == stamp:
-        state.limiter.check(hit[0].key_id)
-        return hit[0]
-
-    def lookup() -> Principal:
-        with state.sessions() as session:
-            return authenticate(session, raw)
-
-    who = await run_in_threadpool(lookup)
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[digest] = (who, time.monotonic() + AUTH_TTL_S, stamp)
-    state.limiter.check(who.key_id)
-    return who
-
-
-FastState = Annotated[AppState, Depends(fast_state)]
-FastReader = Annotated[Principal, Depends(cached_reader)]
-
-
-Runtime = Annotated[EncoderRuntime, Depends(encoder_runtime)]
 router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
-
-
-async def resolve(ref: str, who: Principal, state: AppState, runtime: EncoderRuntime) -> Resolved:
-    """A pretrained encoder straight from the catalogue; a registered one through the database."""
-    found = pretrained(ref)
-    if found is not None:
-        return found
-
-    def lookup() -> Resolved:
-        with state.sessions() as session:
-            service = EncoderService(session, who.project_id, state.settings, state.store)
-            return service.resolve(ref, runtime)
-
-    return await run_in_threadpool(lookup)
-
-
-async def prepare(resolved: Resolved, inputs: list[Any]) -> list[Any]:
-    """Validate and convert inputs; image decoding is CPU work, so it leaves the event loop."""
-    if resolved.embedder.modality == "image":
-        return await run_in_threadpool(resolved.embedder.prepare, inputs)
-    return resolved.embedder.prepare(inputs)
 
 
 @router.get("", response_model=EncoderPage)
@@ -205,14 +122,18 @@ async def embed(
     name: str, body: EmbedRequest, who: FastReader, state: FastState, runtime: Runtime
 ) -> EmbedResponse:
     """Embeddings of `inputs` from `name`, `name@3` or `name@prod`; coalesced with concurrent requests."""
-    settings = state.settings
-    check_inputs(body.inputs, settings)
-    resolved = await resolve(name, who, state, runtime)
-    options = options_for(resolved, body.layer, body.pool, body.normalize, body.precision, settings)
-    items = await prepare(resolved, body.inputs)
-    vectors = await runtime.embed(
-        resolved.key, resolved.embedder, items, options, resolved.layer
-    )  # QueueFull: 429
+    done = await embed_inputs(
+        name,
+        body.inputs,
+        who,
+        state,
+        runtime,
+        layer=body.layer,
+        pool=body.pool,
+        normalize=body.normalize,
+        precision=body.precision,
+    )
+    resolved, options, vectors = done.resolved, done.options, done.vectors
     return EmbedResponse(
         embeddings=[v.tolist() for v in vectors],
         dim=int(vectors[0].shape[-1]),

@@ -12,7 +12,7 @@ from deepfeat.specs.extractions import ExtractionOut, ExtractionPage, Extraction
 from deepfeat.specs.runs import ArtifactOut
 from service.deps import DbSession, Reader, State, Writer
 from service.downloads import artifact_response
-from service.routers.encoders import Runtime
+from service.embedding import Runtime
 
 router = APIRouter(prefix="/v1/extractions", tags=["extractions"])
 Limit = Annotated[int, Query(ge=1, le=200)]

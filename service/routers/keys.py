@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from deepfeat.services import auth
 from deepfeat.specs.keys import KeyCreate, KeyOut, KeyPage
-from service.deps import DbSession, State, principal
+from service.deps import Admin, DbSession, State
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-
-
-def admin(who: Annotated[auth.Principal, Depends(principal)]) -> auth.Principal:
-    who.require("admin")
-    return who
-
-
-Admin = Annotated[auth.Principal, Depends(admin)]
 
 
 @router.post("", status_code=201, response_model=KeyOut)

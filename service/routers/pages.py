@@ -8,107 +8,35 @@ carrying the session's CSRF token.
 from __future__ import annotations
 
 import contextlib
-import hmac
-from pathlib import Path
 from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.workers import stale_after
 from deepfeat.db.types import MAX_BIGINT, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED
-from deepfeat.errors import Conflict, DeepfeatError, Forbidden, NotFound, Unauthorized
+from deepfeat.errors import Conflict, DeepfeatError, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.runs import RunService, run_search
-from deepfeat.services.signals import dashboard_secret
 from deepfeat.services.workers import online_workers
 from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
-from service.dashboard.session import Sessions, Viewer
+from service.dashboard.pages import HERE, Cookies, Poster, SignInRequired, Who, render
+from service.dashboard.session import Sessions
 from service.deps import DbSession, State
 from service.downloads import artifact_response
 from service.streaming import event_stream_response, resume_point
 
-HERE = Path(__file__).resolve().parent.parent / "dashboard"
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(
-    duration=views.fmt_duration, value=views.fmt_value, time=views.fmt_time, bytes=views.fmt_bytes
-)
-templates.env.globals.update(STATUSES=RunStatus.__args__, TERMINAL=TERMINAL_STATUSES)  # type: ignore[attr-defined]
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 QUEUES = ("cpu", "gpu")
 PREVIEW_ROWS = 10
-
-
-class SignInRequired(Exception):
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
-
-
-def cookie_sessions(request: Request, state: State) -> Sessions:
-    sessions: Sessions | None = getattr(request.app.state, "dashboard_sessions", None)
-    if sessions is None:
-        with state.sessions() as session:  # the secret every API process signs with, kept in the database
-            secret = dashboard_secret(session)
-            session.commit()
-        sessions = request.app.state.dashboard_sessions = Sessions(secret)
-    return sessions
-
-
-Cookies = Annotated[Sessions, Depends(cookie_sessions)]
-
-
-def viewer(request: Request, state: State, cookies: Cookies) -> Viewer:
-    # A short session of its own: the SSE route must not hold a request session across its stream.
-    with state.sessions() as session:
-        seen = cookies.viewer(request, session)
-    if seen is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(target)
-    state.limiter.check(seen.principal.key_id)
-    return seen
-
-
-Who = Annotated[Viewer, Depends(viewer)]
-
-
-def checked(who: Who, csrf: Annotated[str, Form()] = "") -> Viewer:
-    """The viewer of a state-changing form, refused unless it carries this session's CSRF token."""
-    if not hmac.compare_digest(who.csrf, csrf):
-        raise Forbidden("missing or wrong CSRF token; reload the page and try again")
-    return who
-
-
-Poster = Annotated[Viewer, Depends(checked)]
-
-
-# Pages load only our own files; nothing may frame them (the cancel button) or post them elsewhere.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}  # (nosniff is added to every response by service/hygiene.py)
-
-
-def render(
-    request: Request, name: str, who: Viewer | None, status_code: int = 200, **context: Any
-) -> Response:
-    return templates.TemplateResponse(
-        request,
-        name,
-        {"who": who, "nav": name.removesuffix(".html"), **context},
-        status_code=status_code,
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
-    )
 
 
 def _secure(request: Request) -> bool:
@@ -183,7 +111,7 @@ def runs_page(
         rows, next_after = service.page(status, after, PAGE, search)
     except DeepfeatError as exc:  # a filter that does not parse: say where, list nothing
         problem, rows, next_after = exc.detail, [], None
-    positions = service.repo.queue_positions(rows)
+    positions = service.queue_positions(rows)
     runs = [
         {
             "run": r,
@@ -216,14 +144,14 @@ def run_page(request: Request, run_id: str, who: Who, session: DbSession, state:
         run = service.get(run_id)
     except NotFound:
         return render(request, "missing.html", who, 404, what=f"run {run_id}")
-    metrics = views.series(service.repo.metrics(run_id, None))
-    events = list(service.repo.events(run_id, None, 1000))
-    artifacts = list(service.repo.artifacts(run_id))
+    metrics = views.series(service.metrics(run_id, None))
+    events = list(service.events(run_id, None, 1000))
+    artifacts = list(service.artifacts(run_id))
     receipt = next((a for a in artifacts if a.name == "receipt.json"), None)
     receipt_text = None
     if receipt is not None and receipt.size_bytes < 256 * 1024:
         receipt_text = state.store.path(receipt.path).read_text(errors="replace")
-    position = service.repo.queue_positions([run]).get(run.id)
+    position = service.queue_positions([run]).get(run.id)
     autoencoder = (
         views.autoencoder_panel(run.id, artifacts, state.store) if run.task == "autoencoder" else None
     )
@@ -287,7 +215,7 @@ def cancel(run_id: str, who: Poster, session: DbSession, state: State) -> Respon
 def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State) -> Response:
     service = RunService(session, who.project_id, state.settings, state.store)
     service.get(run_id)
-    for a in service.repo.artifacts(run_id):
+    for a in service.artifacts(run_id):
         if a.name == name:
             return artifact_response(state.store, a.path, a.media_type, a.name)
     raise NotFound(f"run {run_id} has no artifact {name!r}")
@@ -307,9 +235,9 @@ def compare(
     chosen: list[dict[str, Any]] = []
     facts: list[dict[str, str]] = []
     for run_id in run[:12]:
-        found = service.repo.get(run_id)
+        found = service.find(run_id)
         if found is not None:
-            metrics = views.series(service.repo.metrics(run_id, None))
+            metrics = views.series(service.metrics(run_id, None))
             chosen.append({"id": found.id, "name": found.name, "metrics": metrics})
             facts.append(views.run_facts(found))
     keys = sorted({k for c in chosen for k in c["metrics"]}) or ["loss", "val_loss"]
@@ -329,7 +257,7 @@ def compare(
 
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets(request: Request, who: Who, session: DbSession, state: State) -> Response:
-    rows = DatasetService(session, who.project_id, state.store, state.settings).repo.page(None, 200)
+    rows = DatasetService(session, who.project_id, state.store, state.settings).page(None, 200)[0]
     return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
 
 

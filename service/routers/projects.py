@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 from deepfeat.services.projects import ProjectService
 from deepfeat.specs.keys import KeyCreate, KeyOut, KeyPage
 from deepfeat.specs.projects import ProjectCreate, ProjectOut, ProjectPage, StorageUsage
-from service.deps import DbSession, Reader, State
-from service.routers.keys import Admin
+from service.deps import Admin, DbSession, Reader, State
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 

@@ -10,7 +10,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from deepfeat.db.models import Run
 from deepfeat.db.types import MAX_BIGINT
-from deepfeat.errors import NotFound
 from deepfeat.services.runs import RunService, run_search
 from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import (
@@ -38,7 +37,7 @@ def _service(session: DbSession, project_id: str, state: State) -> RunService:
 
 def _out(service: RunService, runs: Sequence[Run]) -> list[RunOut]:
     """Runs as answered, with `queue_position` for the queued ones."""
-    positions = service.repo.queue_positions(runs)
+    positions = service.queue_positions(runs)
     return [RunOut.model_validate(r).model_copy(update={"queue_position": positions.get(r.id)}) for r in runs]
 
 
@@ -135,13 +134,13 @@ def get_events(
     """The event log, paged by `after` (an event id); with `Accept: text/event-stream`, a live SSE stream
     that resumes from `Last-Event-ID` and ends when the run is terminal."""
     service = _service(session, who.project_id, state)
-    service.get(run_id)
     if wants_event_stream(accept):
+        service.get(run_id)
         session.close()  # the stream polls with short sessions of its own; hold no connection meanwhile
         return event_stream_response(
             state.sessions, who.project_id, run_id, resume_point(last_event_id, after)
         )
-    return [EventOut.model_validate(e) for e in service.repo.events(run_id, after, limit)]
+    return [EventOut.model_validate(e) for e in service.events(run_id, after, limit)]
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
@@ -154,18 +153,10 @@ def cancel_run(run_id: str, who: Writer, session: DbSession, state: State) -> Ru
 @router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])
 def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -> list[ArtifactOut]:
     """Files the run produced: weights (safetensors), spec, receipt, and task extras."""
-    service = _service(session, who.project_id, state)
-    service.get(run_id)
-    return [ArtifactOut.model_validate(a) for a in service.repo.artifacts(run_id)]
+    return [ArtifactOut.model_validate(a) for a in _service(session, who.project_id, state).artifacts(run_id)]
 
 
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> Response:
-    service = _service(session, who.project_id, state)
-    service.get(run_id)
-    for artifact in service.repo.artifacts(run_id):
-        if artifact.name == name:
-            return artifact_response(
-                state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256
-            )
-    raise NotFound(f"run {run_id} has no artifact {name!r}")
+    artifact = _service(session, who.project_id, state).artifact(run_id, name)
+    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)

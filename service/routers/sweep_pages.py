@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from deepfeat.services.sweeps import SweepService
 from deepfeat.specs.sweeps import SweepOut, SweepTrialOut
 from service.dashboard import views
+from service.dashboard.pages import Who, render
 from service.deps import DbSession, State
-from service.routers.pages import Who, render
 
 router = APIRouter(include_in_schema=False)
 Sort = Literal["metric", "number"]

@@ -10,10 +10,10 @@ import deepfeat
 from deepfeat.encoders.embedder import InvalidInput
 from deepfeat.encoders.text import MAX_TOKENS
 from deepfeat.services.compat import check_length, fit_dimensions
-from deepfeat.services.encoders import check_inputs, options_for
+from deepfeat.services.encoders import Resolved
 from deepfeat.specs.compat import TEIEmbedRequest, TEIInfo
+from service.embedding import FastReader, FastState, Runtime, embed_inputs, resolve
 from service.openapi_errors import TEI_ERROR_RESPONSES
-from service.routers.encoders import FastReader, FastState, Runtime, prepare, resolve
 
 router = APIRouter(tags=["tei"], responses=TEI_ERROR_RESPONSES)
 
@@ -31,16 +31,16 @@ async def embed(
         raise InvalidInput("/inputs", "send at least one input")
     if body.prompt_name is not None:
         raise InvalidInput("/prompt_name", "this encoder has no named prompts")
-    check_inputs(inputs, state.settings)
-    resolved = await resolve(state.settings.tei_model, who, state, runtime)
-    options = options_for(resolved, None, None, body.normalize, None, state.settings)
-    if resolved.embedder.modality == "text" and body.truncate is not True:
-        check_length(resolved.embedder, inputs, "/inputs")
-    elif body.truncation_direction.lower() == "left":
-        raise InvalidInput("/truncation_direction", "only `Right` truncation is supported")
-    items = await prepare(resolved, inputs)
-    vectors = await runtime.embed(resolved.key, resolved.embedder, items, options)
-    return [[float(x) for x in v] for v in fit_dimensions(vectors, body.dimensions, resolved)]
+
+    def as_tei_does(resolved: Resolved) -> None:
+        if resolved.embedder.modality == "text" and body.truncate is not True:
+            check_length(resolved.embedder, inputs, "/inputs")
+        elif body.truncation_direction.lower() == "left":
+            raise InvalidInput("/truncation_direction", "only `Right` truncation is supported")
+
+    model = state.settings.tei_model
+    done = await embed_inputs(model, inputs, who, state, runtime, normalize=body.normalize, check=as_tei_does)
+    return [[float(x) for x in v] for v in fit_dimensions(done.vectors, body.dimensions, done.resolved)]
 
 
 @router.get("/info", response_model=TEIInfo)

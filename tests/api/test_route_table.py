@@ -5,7 +5,7 @@ For every operation that needs a key: no key → 401 (pages: a redirect to sign-
 a read-scope key on a writing method → 403, and an admin of another project with this project's ids in
 every path parameter → 404 with nothing changed in the database or the data dir.
 
-Embedding routes cache a key's lookup for `AUTH_TTL_S` (service/routers/encoders.py): a key revoked
+Embedding routes cache a key's lookup for `AUTH_TTL_S` (service/embedding.py): a key revoked
 *after* use keeps working there that long. The revoked key here is revoked before its first use.
 """
 

@@ -23,6 +23,13 @@ class DatasetRepository:
     def get(self, dataset_id: str) -> Dataset | None:
         return self.session.scalar(self._live().where(Dataset.id == dataset_id))
 
+    def of_run(self, dataset_id: str) -> Dataset:
+        """The dataset a run or extraction of this project was submitted with, deleted since or not (a
+        deleted dataset's row stays for the runs that point at it)."""
+        return self.session.scalars(
+            select(Dataset).where(Dataset.project_id == self.project_id, Dataset.id == dataset_id)
+        ).one()
+
     def get_builtin(self, name: str) -> Dataset | None:
         return self.session.scalar(self._live().where(Dataset.builtin == name))
 

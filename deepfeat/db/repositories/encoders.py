@@ -22,6 +22,12 @@ class EncoderRepository:
             )
         )
 
+    def by_id(self, encoder_id: str) -> Encoder:
+        """A version this project registered (an extraction pins one by id at submit)."""
+        return self.session.scalars(
+            select(Encoder).where(Encoder.project_id == self.project_id, Encoder.id == encoder_id)
+        ).one()
+
     def by_alias(self, name: str, alias: str) -> Encoder | None:
         return self.session.scalar(
             select(Encoder)

@@ -13,8 +13,8 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.job import train
 from deepfeat.train.reconstructions import SAMPLES, error_histogram
+from service.dashboard.pages import templates
 from service.dashboard.svg import histogram_chart, histogram_from_quantiles
-from service.routers.pages import templates
 from tests.unit.train.test_training import Recorder
 
 
