@@ -87,7 +87,6 @@ class EncoderRuntime:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepfeat-infer")
         self.batchers: dict[tuple[str, EmbedOptions], DynamicBatcher] = {}
         self._trained: OrderedDict[str, Embedder] = OrderedDict()
-        # API-key hash → (principal, expiry, revocation stamp): the gateway's lookup cache for the hot routes.
 
     def trained(self, key: str, load: Callable[[], Embedder]) -> Embedder:
         """A registered encoder by cache key, loading it on a miss; evicts least recently used ones
