@@ -21,6 +21,7 @@ from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
 from deepfeat.services.paging import cursor_page
 from deepfeat.services.signals import single_host
+from deepfeat.services.workers import queue_for
 from deepfeat.services.world_size import check_world_size
 from deepfeat.specs.model import TransferSpec
 from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
@@ -43,7 +44,9 @@ class RunService:
     def validate(self, spec: RunSpec) -> ValidationReport:
         schema = self.datasets.schema_of(spec.dataset)  # a dry run: registers nothing
         setup = setup_run(spec, schema, self.settings, self.encoders.build_context())
-        check_world_size(self.session, spec, self.settings)
+        check_world_size(
+            self.session, spec, self.settings, queue_for(self.session, spec.training.device, self.settings)
+        )
         r = setup.report
         return ValidationReport(
             params=r.params,
@@ -67,8 +70,8 @@ class RunService:
         dataset = self.datasets.resolve(spec.dataset)
         # Refuse before queueing, never in the worker.
         setup_run(spec, dataset.schema, self.settings, self.encoders.build_context())
-        check_world_size(self.session, spec, self.settings)
-        queue = "gpu" if spec.training.device == "gpu" else "cpu"
+        queue = queue_for(self.session, spec.training.device, self.settings)
+        check_world_size(self.session, spec, self.settings, queue)
         run = self.repo.add(
             Run(
                 id=new_id("run"),

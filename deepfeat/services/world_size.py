@@ -27,8 +27,9 @@ def slots(worker: WorkerView, queue: str) -> int:
     return worker.cpu_cores or 1
 
 
-def check_world_size(session: Session, spec: RunSpec, settings: Settings) -> None:
-    """Raise a SpecError at /training/world_size, saying what the live workers have, if none fits."""
+def check_world_size(session: Session, spec: RunSpec, settings: Settings, queue: str) -> None:
+    """Raise a SpecError at /training/world_size, saying what the live workers on `queue` have, if none
+    fits."""
     world = spec.training.world_size
     if world == 1:
         return
@@ -38,7 +39,6 @@ def check_world_size(session: Session, spec: RunSpec, settings: Settings) -> Non
         raise SpecError(
             LOC, "transfer from a registered encoder trains on one process for now: use world_size 1"
         )
-    queue = "gpu" if spec.training.device == "gpu" else "cpu"
     workers = [w for w in online_workers(session, None, settings) if queue in w.queues]
     if any(slots(w, queue) >= world for w in workers):
         return

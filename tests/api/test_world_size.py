@@ -76,3 +76,17 @@ def test_world_size_1_needs_no_live_worker_and_out_of_range_is_a_spec_error(
     response = client.post("/v1/runs:validate", json=with_world(0), headers=admin_headers)
     assert response.status_code == 422
     assert response.json()["loc"] == "/training/world_size"
+
+
+def test_device_auto_goes_to_the_gpu_queue_only_while_a_live_gpu_worker_takes_it(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    auto = {**MLP_SPEC, "training": {**MLP_SPEC["training"], "device": "auto"}}
+    first = client.post("/v1/runs", json=auto, headers=admin_headers)
+    assert first.status_code == 202, first.text
+    assert first.json()["device"] == "cpu"  # no GPU worker: a gpu-queued run would wait for ever
+    beat(settings, "gpu@host", ["gpu"], cores=8, gpus=2)
+    second = client.post("/v1/runs", json=auto, headers=admin_headers)
+    assert second.json()["device"] == "gpu"
+    cpu_only = {**MLP_SPEC, "training": {**MLP_SPEC["training"], "device": "cpu"}}
+    assert client.post("/v1/runs", json=cpu_only, headers=admin_headers).json()["device"] == "cpu"
