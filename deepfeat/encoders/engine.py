@@ -4,7 +4,7 @@ The graph maps the encoder's `feed` tensors to its unpooled default output (`Emb
 pooling, normalisation and every `pool` stay the service's own (embedder.pool) on either engine.
 Graphs are exported per weights sha256 (an encoder version's identity), the layer and the precision;
 the bytes go into the artifact store through its ordinary `put_bytes`/`verified`, and a small index
-(`<data_dir>/graphs/<variant digest>.json` → blob key and sha256) finds them again, so a restart or a
+(`<cache dir>/graphs/<variant digest>.json` → blob key and sha256) finds them again, so a restart or a
 second API process on the host loads instead of re-exporting. int8 is ONNX Runtime's dynamic
 quantisation of the fp32 graph (weights int8, activations quantised per batch).
 """

@@ -75,7 +75,9 @@ class EncoderRuntime:
         if threads is not None and threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         # Exported graphs live in the artifact store; without one (a bare runtime) torch serves.
-        self.graphs = GraphCache(store, settings.data_dir / "graphs") if store is not None else None
+        # The index of exported graphs is this host's own (a second host finds or exports its own): it
+        # lives in the local cache, never beside data another host might be expected to see.
+        self.graphs = GraphCache(store, settings.resolved_cache_dir / "graphs") if store is not None else None
         self.servings: dict[tuple[str, str | None], Serving] = {}
         self._serving_lock = threading.Lock()
         # Start-up preload (DEEPFEAT_PRELOAD_ENCODERS): /readyz answers 503 until `ready` is set.
