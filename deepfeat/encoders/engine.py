@@ -48,6 +48,19 @@ def variant_id(embedder: Embedder, layer: str | None, precision: str) -> str | N
 def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], axes: list[tuple[int, ...]]) -> bytes:
     """`module` as ONNX with the given axes dynamic. The TorchScript exporter first (about 4× faster
     than the dynamo one on MiniLM here); the dynamo exporter where tracing fails."""
+    # The exporter runs the module in eval mode and then restores "the" training mode recursively: a
+    # freshly built wrapper (training=True) would leave the shared, served encoder in training mode, and
+    # every later forward would move its batch-norm statistics. Each module gets its own mode back.
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        return _export(module, example, axes)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _export(module: nn.Module, example: tuple[torch.Tensor, ...], axes: list[tuple[int, ...]]) -> bytes:
     names = [f"input{i}" for i in range(len(example))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation noise; failures still raise

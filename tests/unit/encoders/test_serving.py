@@ -196,3 +196,17 @@ def test_device_selection_is_honest_about_cuda(tmp_path: Path) -> None:
         gpu_device(False)
     assert engine.providers("cpu") == ["CPUExecutionProvider"]
     assert engine.providers("cuda")[-1] == "CPUExecutionProvider"
+
+
+def test_exporting_a_graph_leaves_the_shared_encoder_as_it_was(tmp_path: Path) -> None:
+    """The served encoder is shared by every request and engine: exporting its ONNX graph must leave it
+    in eval mode with its batch-norm statistics untouched (the exporter used to hand it back in training
+    mode, and every later forward moved its statistics)."""
+    import torch
+
+    effnet = load_pretrained("efficientnet-lite0")
+    before = {k: v.clone() for k, v in effnet.module.state_dict().items()}
+    serving(effnet, tmp_path, "onnx")
+    assert not any(m.training for m in effnet.module.modules())
+    after = effnet.module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
