@@ -154,6 +154,7 @@ class Supervisor:
         self.cwd = cwd
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
+        self.crashed = False  # a child exited by itself: the stop was not asked for
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -166,7 +167,7 @@ class Supervisor:
                         print(
                             f"deepfeat: {name} exited with code {child.returncode}; stopping", file=sys.stderr
                         )
-                        self.stopping = True
+                        self.stopping = self.crashed = True
                         break
                 time.sleep(0.2)
             return self._stop()
@@ -182,11 +183,14 @@ class Supervisor:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        codes = []
+        killed = False
         for child in self.children.values():
             try:
-                codes.append(child.wait(timeout=max(0.1, deadline - time.monotonic())))
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-                codes.append(child.wait())
-        return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
+                child.wait()
+                killed = True
+        # Asked to stop (Ctrl-C, SIGTERM), the children's own codes say only how they took SIGTERM (a
+        # worker still booting may answer 1): the stop failed if one crashed first or had to be killed.
+        return 1 if self.crashed or killed else 0

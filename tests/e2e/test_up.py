@@ -79,4 +79,4 @@ def test_up_serves_prints_a_kept_key_and_stops_on_sigterm(tmp_path: Path) -> Non
         assert httpx.get(f"{url}/v1/runs", headers={"Authorization": f"Bearer {key}"}).json()["data"]
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == 0, log.read_text()
