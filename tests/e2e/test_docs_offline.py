@@ -3,26 +3,15 @@ assets come from deepfeat itself, not a CDN."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Route, expect
 
 from deepfeat.devstack import DevStack
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_dashboard import browser  # noqa: F401 - the dashboard tests' Chromium fixture
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def offline_browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; .ci/run does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize(
@@ -33,9 +22,12 @@ def offline_browser() -> Iterator[Browser]:
     ],
 )
 def test_docs_render_with_the_network_closed(
-    offline_browser: Browser, api_only: DevStack, path: str, operation: str
+    browser: Browser,  # noqa: F811 - the imported fixture
+    api_only: DevStack,
+    path: str,
+    operation: str,
 ) -> None:
-    context = offline_browser.new_context(base_url=api_only.url)
+    context = browser.new_context(base_url=api_only.url)
     blocked: list[tuple[str, str]] = []
 
     def only_local(route: Route) -> None:
