@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def main() -> None:
         for seed in SEEDS:
             data = dataset(x)
             if image:
-                data.schema["modality"] = "image"
+                data = replace(data, schema=data.schema.with_(modality="image"))
             spec = RunSpec.model_validate(
                 {
                     "dataset": name,

@@ -174,6 +174,7 @@ def in_process(rows: int, features: int, work: Path) -> None:
     import torch
 
     from deepfeat.config import Settings
+    from deepfeat.data.schema import DatasetSchema
     from deepfeat.specs.runs import RunSpec
     from deepfeat.train.batches import MappedRows
     from deepfeat.train.loop import Tensors, fit
@@ -202,7 +203,7 @@ def in_process(rows: int, features: int, work: Path) -> None:
     n_train = int(rows * 0.9)
     speeds = {}
     for mode in ("tensors", "map", "tensors", "map"):
-        setup = setup_run(spec, schema, Settings())
+        setup = setup_run(spec, DatasetSchema.model_validate(schema), Settings())
         if mode == "tensors":
             t = torch.from_numpy(x)
             train, val = Tensors(t[:n_train], y[:n_train]), Tensors(t[n_train:], y[n_train:])

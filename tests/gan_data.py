@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepfeat.data.arrays import ArrayDataset
+from deepfeat.data.schema import DatasetSchema
 
 
 def ring_of_gaussians(n: int = 2000, seed: int = 0) -> np.ndarray:
@@ -64,4 +65,8 @@ def dataset(x: np.ndarray, y: np.ndarray | None = None) -> ArrayDataset:
             "target_type": "categorical",
             "classes": [{"label": v, "name": f"c{v}", "count": int((y == v).sum())} for v in labels],
         }
-    return ArrayDataset(X=x, y=y if y is not None else np.zeros(len(x), dtype=np.int64), schema=schema)
+    return ArrayDataset(
+        X=x,
+        y=y if y is not None else np.zeros(len(x), dtype=np.int64),
+        schema=DatasetSchema.model_validate(schema),
+    )

@@ -63,10 +63,7 @@ def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         return
     table(
         ["id", "name", "format", "rows", "modality", "sha256", "created"],
-        [
-            (d.id, d.name, d.format, d.n_rows, d.schema_.get("modality"), d.sha256[:12], d.created_at)
-            for d in rows
-        ],
+        [(d.id, d.name, d.format, d.n_rows, d.schema_.modality, d.sha256[:12], d.created_at) for d in rows],
     )
 
 
@@ -82,7 +79,6 @@ def show(ctx: typer.Context, dataset_id: str, as_json: JsonFlag = False) -> None
 
 def _fields(d: DatasetOut) -> list[tuple[str, object]]:
     schema = d.schema_
-    classes = schema.get("classes")
     pairs: list[tuple[str, object]] = [
         ("id", d.id),
         ("name", d.name),
@@ -90,12 +86,12 @@ def _fields(d: DatasetOut) -> list[tuple[str, object]]:
         ("rows", d.n_rows),
         ("size", f"{d.size_bytes} bytes"),
         ("sha256", d.sha256),
-        ("modality", schema.get("modality")),
-        ("input shape", schema.get("input_shape")),
-        ("target", schema.get("target")),
+        ("modality", schema.modality),
+        ("input shape", schema.input_shape),
+        ("target", schema.target),
     ]
-    if isinstance(classes, list):
-        pairs.append(("classes", ", ".join(f"{c.get('name')} ({c.get('count')})" for c in classes)))
+    if schema.classes is not None:
+        pairs.append(("classes", ", ".join(f"{c.name} ({c.count})" for c in schema.classes)))
     pairs.append(("created", d.created_at))
     return pairs
 

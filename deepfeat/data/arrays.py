@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.storage import ArtifactStore, StoredBlob
 
 LAYOUT_NPY = "npy"
@@ -32,7 +33,7 @@ class ArrayDataset:
 
     X: npt.NDArray[Any]
     y: npt.NDArray[Any]
-    schema: dict[str, Any] = field(default_factory=dict)
+    schema: DatasetSchema = field(default_factory=DatasetSchema)
 
     @property
     def n_rows(self) -> int:
@@ -44,7 +45,7 @@ def write_npz(dataset: ArrayDataset, handle: io.BufferedIOBase | Any) -> None:
     np.savez(handle, X=dataset.X, y=dataset.y)
 
 
-def read_npz(path: Path, schema: dict[str, Any]) -> ArrayDataset:
+def read_npz(path: Path, schema: DatasetSchema) -> ArrayDataset:
     with np.load(path, allow_pickle=False) as archive:
         return ArrayDataset(X=archive["X"], y=archive["y"], schema=schema)
 
@@ -102,7 +103,7 @@ def _map(store: ArtifactStore, entry: dict[str, Any], verify: bool) -> npt.NDArr
 
 
 def read_normalised(
-    store: ArtifactStore, key: str, schema: dict[str, Any], verify: bool = False
+    store: ArtifactStore, key: str, schema: DatasetSchema, verify: bool = False
 ) -> ArrayDataset:
     """Map the arrays of the manifest at `key` (text is decoded into an array of str); with `verify`, each
     array's bytes must still hash to the sha256 the manifest recorded (else ArtifactCorrupt)."""

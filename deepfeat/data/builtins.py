@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
@@ -161,5 +162,4 @@ def load_builtin(name: str) -> ArrayDataset:
     except KeyError:
         raise NotFound(f"no built-in data set {name!r}; known: {', '.join(sorted(BUILTINS))}") from None
     data = factory()
-    data.schema["format"] = "builtin"
-    return data
+    return replace(data, schema=data.schema.with_(format="builtin"))

@@ -6,6 +6,7 @@ import codecs
 import csv
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,7 @@ def read_dataset(path: Path, filename: str | None, options: ReadOptions, work_di
         data = read_jsonl(path, options)
     else:
         data = read_image_zip(path, options, work_dir)
-    data.schema["format"] = fmt
-    return data
+    return replace(data, schema=data.schema.with_(format=fmt))
 
 
 def _table_options(options: ReadOptions) -> TableOptions:

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from deepfeat.data.arrays import ArrayDataset
+from deepfeat.data.schema import DatasetSchema
 
 MAX_SEQUENCE_STEPS = 16
 
@@ -28,42 +29,42 @@ def png_data_uri(image: npt.NDArray[Any]) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _target(schema: dict[str, Any], value: Any) -> Any:
-    if schema.get("target_type") == "categorical":
-        classes = {c["label"]: c["name"] for c in schema.get("classes") or []}
+def _target(schema: DatasetSchema, value: Any) -> Any:
+    if schema.target_type == "categorical":
+        classes = {c.label: c.name for c in schema.class_list}
         return classes.get(int(value), int(value))
-    if schema.get("target_type") == "numeric":
+    if schema.target_type == "numeric":
         return float(value)
     return None
 
 
-def _tabular_row(schema: dict[str, Any], x: npt.NDArray[Any]) -> dict[str, Any]:
-    columns = schema.get("columns")
+def _tabular_row(schema: DatasetSchema, x: npt.NDArray[Any]) -> dict[str, Any]:
+    columns = schema.columns
     if not columns:  # built-ins and NPZ: one value per feature name
-        names = schema.get("feature_names") or [f"x{i}" for i in range(len(x))]
+        names = schema.feature_names or [f"x{i}" for i in range(len(x))]
         return {str(n): float(v) for n, v in zip(names, x.tolist(), strict=False)}
     row: dict[str, Any] = {}
     at = 0
     for col in columns:
-        if col["type"] == "numeric":
-            row[col["name"]] = float(x[at])
+        if col.type == "numeric":
+            row[col.name] = float(x[at])
             at += 1
         else:
-            width = len(col["categories"])
-            row[col["name"]] = col["categories"][int(np.argmax(x[at : at + width]))]
+            width = len(col.categories)
+            row[col.name] = col.categories[int(np.argmax(x[at : at + width]))]
             at += width
     return row
 
 
 def preview_rows(data: ArrayDataset, limit: int) -> list[dict[str, Any]]:
     schema = data.schema
-    modality = schema.get("modality", "tabular")
+    modality = schema.modality
     rows: list[dict[str, Any]] = []
     for i in range(min(limit, data.n_rows)):
         x = np.asarray(data.X[i])
         row: dict[str, Any] = {"index": i}
         if modality == "image":
-            row["image"] = png_data_uri(x.reshape(schema["input_shape"]))
+            row["image"] = png_data_uri(x.reshape(schema.input_shape))
         elif modality == "text":
             row["text"] = str(x)
         elif modality == "sequence":
@@ -71,7 +72,7 @@ def preview_rows(data: ArrayDataset, limit: int) -> list[dict[str, Any]]:
             row["length"] = int(x.shape[0])
         else:
             row["features"] = _tabular_row(schema, x.reshape(-1))
-        if schema.get("target_type") not in (None, "none"):
+        if schema.has_target:
             row["target"] = _target(schema, data.y[i])
         rows.append(row)
     return rows

@@ -1,4 +1,11 @@
-"""Schema pieces shared by every reader: targets, classes with counts, the dict a dataset answers with."""
+"""A dataset's schema, typed (`DatasetSchema`), and the pieces every reader builds it from: targets,
+classes with counts.
+
+The schema is stored as JSON on the dataset row and answered as-is by the API, so its models keep every
+key they were given, and only those: a key a reader did not write is not dumped (not even as `null`),
+and keys this version does not know (older or newer rows) pass through untouched. Readers of a schema
+use the typed fields and their defaults instead of looking keys up.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,102 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 Modality = Literal["tabular", "image", "sequence", "text"]
 TargetType = Literal["categorical", "numeric", "none"]
 # An integer target with at most this many distinct values is read as class labels, not a quantity.
 MAX_INTEGER_CLASSES = 50
+
+
+class _Stored(BaseModel):
+    """A JSON object stored as written: unknown keys kept, unset keys left out when dumped."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The serializer above only drops keys: document the fields, not its `dict` return type.
+        return handler({k: v for k, v in schema.items() if k != "serialization"})
+
+
+class ClassInfo(_Stored):
+    """One class of a categorical target: its code in `y`, the value it was read from, its row count."""
+
+    label: int
+    name: str | None = None
+    count: int | None = None
+
+    @property
+    def display(self) -> str:
+        return self.name if self.name is not None else str(self.label)
+
+
+class ColumnEncoding(_Stored):
+    """How a table column became features: a number (missing ones filled with `fill`), or one-hot."""
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    encoding: str | None = None
+    categories: list[str] = []
+    fill: float | str | None = None
+
+
+class DatasetSchema(_Stored):
+    """What a dataset holds: modality, per-row input shape, target and classes, and how it was read.
+    Fields are declared in the order the readers write them, so a dump keeps the stored key order."""
+
+    modality: Modality = "tabular"
+    input_shape: list[int] = []
+    n_rows: int = 0
+    target: str | None = None
+    target_type: TargetType = "none"
+    classes: list[ClassInfo] | None = None
+    feature_names: list[str] | None = None
+    feature_types: dict[str, str] | None = None
+    columns: list[ColumnEncoding] | None = None
+    dtype: str | None = None
+    missing: dict[str, int] | None = None
+    missing_policy: str | None = None
+    n_dropped: int | None = None
+    image_size: list[int] | None = None
+    color: str | None = None
+    text_length: dict[str, Any] | None = None
+    generator: dict[str, Any] | None = None
+    format: str | None = None
+    read_options: dict[str, Any] | None = None
+    filename: str | None = None
+
+    @property
+    def has_target(self) -> bool:
+        return self.target_type != "none"
+
+    @property
+    def class_list(self) -> list[ClassInfo]:
+        return self.classes or []
+
+    def n_class_codes(self) -> int:
+        """1 + the largest class code (0 without classes): the width of a classifier's output."""
+        return 1 + max((c.label for c in self.class_list), default=-1)
+
+    def with_(self, **changes: Any) -> DatasetSchema:
+        """A copy with `changes` set (and so dumped)."""
+        return self.model_validate({**self.model_dump(), **changes})
 
 
 def encode_labels(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], list[dict[str, Any]]]:
@@ -61,11 +159,13 @@ def base_schema(
     n_rows: int,
     target: dict[str, Any],
     **rest: Any,
-) -> dict[str, Any]:
-    return {
-        "modality": modality,
-        "input_shape": [int(d) for d in input_shape],
-        "n_rows": int(n_rows),
-        **target,
-        **rest,
-    }
+) -> DatasetSchema:
+    return DatasetSchema.model_validate(
+        {
+            "modality": modality,
+            "input_shape": [int(d) for d in input_shape],
+            "n_rows": int(n_rows),
+            **target,
+            **rest,
+        }
+    )

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.errors import DataError
 from deepfeat.data.options import MissingPolicy
-from deepfeat.data.schema import base_schema, target_arrays
+from deepfeat.data.schema import DatasetSchema, base_schema, target_arrays
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 
@@ -240,17 +240,17 @@ def table_to_dataset(table: pa.Table, options: TableOptions) -> ArrayDataset:
     return ArrayDataset(X=X, y=y, schema=schema)
 
 
-def encode_records(schema: dict[str, Any], records: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+def encode_records(schema: DatasetSchema, records: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
     """Encode prediction inputs (one dict per row, keyed by column name) exactly as the dataset was."""
     rows: list[list[float]] = []
     for i, record in enumerate(records):
         row: list[float] = []
-        for col in schema["columns"]:
-            name = col["name"]
-            value = record.get(name, col.get("fill"))
+        for col in schema.columns or []:
+            name = col.name
+            value = record.get(name, col.fill)
             if value is None:
                 raise DataError(f"input {i}: column {name!r} is missing", row=i + 1, column=name)
-            if col["type"] == "numeric":
+            if col.type == "numeric":
                 try:
                     row.append(float(value))
                 except (TypeError, ValueError):
@@ -258,7 +258,7 @@ def encode_records(schema: dict[str, Any], records: list[dict[str, Any]]) -> npt
                         f"input {i}: column {name!r}: {value!r} is not a number", row=i + 1, column=name
                     ) from None
             else:
-                categories: list[str] = col["categories"]
+                categories = col.categories
                 if str(value) not in categories:
                     raise DataError(
                         f"input {i}: column {name!r}: {value!r} is not one of the categories seen in "

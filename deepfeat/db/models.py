@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from deepfeat.db.types import JSONType, UTCDateTime, utcnow
+from deepfeat.data.schema import DatasetSchema
+from deepfeat.db.types import DatasetSchemaType, JSONType, UTCDateTime, utcnow
 
 # Stable constraint names so Alembic migrations can drop/alter them on every backend.
 NAMING = {
@@ -82,7 +83,7 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     blob_key: Mapped[str] = mapped_column(String(500))  # the normalised arrays in the artifact store
     n_rows: Mapped[int] = mapped_column(Integer)
-    schema: Mapped[dict[str, Any]] = mapped_column()
+    schema: Mapped[DatasetSchema] = mapped_column(DatasetSchemaType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Uploading under an existing name makes the next version; earlier versions stay usable.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -9,8 +9,24 @@ from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from deepfeat.data.schema import DatasetSchema
+
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class DatasetSchemaType(TypeDecorator[DatasetSchema]):
+    """A dataset's schema: the same JSON column as before, parsed once into `DatasetSchema` when the row
+    is read (and dumped key for key as it was written, so stored rows and API answers do not change)."""
+
+    impl = JSONType
+    cache_ok = True
+
+    def process_bind_param(self, value: DatasetSchema | None, dialect: Dialect) -> Any:
+        return None if value is None else value.model_dump(mode="json")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> DatasetSchema | None:
+        return None if value is None else DatasetSchema.model_validate(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.errors import DeepfeatError
 from deepfeat.nn.layers import output_of
 
@@ -96,9 +97,9 @@ class Embedder(ABC):
         """Items from rows of a stored dataset (batch extraction); default: as if sent in a request."""
         return self.prepare([row.item() if isinstance(row, np.generic) else row for row in rows])
 
-    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+    def dataset_problem(self, schema: DatasetSchema) -> str | None:
         """Why this encoder cannot read a dataset with `schema` (None when it can)."""
-        modality = schema.get("modality")
+        modality = schema.modality
         if modality != self.modality:
             return f"this encoder reads {self.modality} data; the dataset is {modality}"
         return None

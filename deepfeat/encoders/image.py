@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from deepfeat.data.images import upright
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.encoders.embedder import Embedder, InvalidInput
 
 RESIZE, CROP = 256, 224
@@ -92,12 +93,12 @@ class ImageEmbedder(Embedder):
     def prepare(self, inputs: Sequence[Any]) -> list[Any]:
         return [preprocess(decode_image(item, f"/inputs/{i}")) for i, item in enumerate(inputs)]
 
-    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
-        shape = schema.get("input_shape", [])
-        if schema.get("modality") != "image" or len(shape) != 3 or shape[0] not in (1, 3, 4):
+    def dataset_problem(self, schema: DatasetSchema) -> str | None:
+        shape = schema.input_shape
+        if schema.modality != "image" or len(shape) != 3 or shape[0] not in (1, 3, 4):
             return (
                 "this encoder reads images (1, 3 or 4 channels, C×H×W); the dataset is "
-                f"{schema.get('modality')} with input shape {shape}"
+                f"{schema.modality} with input shape {shape}"
             )
         return None
 

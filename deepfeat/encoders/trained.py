@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, numeric_input, text_inputs
 from deepfeat.encoders.export import EncoderGraph
 from deepfeat.encoders.text import PROBE_TEXTS
@@ -33,14 +34,14 @@ class TrainedEmbedder(Embedder):
         probe = self.prepare([""]) if self.modality == "text" else [torch.zeros(self.input_shape)]
         return int(self.embed(probe, EmbedOptions(layer=layer))[0].size)
 
-    def dataset_problem(self, schema: dict[str, Any]) -> str | None:
+    def dataset_problem(self, schema: DatasetSchema) -> str | None:
         if self.modality == "text":  # strings of any length: the model's tokeniser fits them
             return super().dataset_problem(schema)
-        shape = [int(d) for d in schema.get("input_shape", [])]
-        if schema.get("modality") == "text" or int(np.prod(shape)) != self.size:
+        shape = schema.input_shape
+        if schema.modality == "text" or int(np.prod(shape)) != self.size:
             return (
                 f"this encoder reads numeric rows of {self.size} values (shape {self.input_shape}); the "
-                f"dataset is {schema.get('modality')} with input shape {shape}"
+                f"dataset is {schema.modality} with input shape {shape}"
             )
         return None
 

@@ -27,6 +27,7 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.data.formats import read_dataset
 from deepfeat.data.options import ReadOptions
 from deepfeat.data.preview import preview_rows
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.models import Dataset
 from deepfeat.db.repositories.datasets import DatasetRepository, referenced_keys
 from deepfeat.db.session import after_commit
@@ -67,7 +68,7 @@ class DatasetService:
         if existing is not None:
             return existing
         data = load_builtin(name)
-        manifest, blobs = write_normalised(data, self.store, has_target=data.schema["target_type"] != "none")
+        manifest, blobs = write_normalised(data, self.store, has_target=data.schema.has_target)
         self._forget_on_rollback(blobs)
         display = display_name or name
         try:
@@ -115,7 +116,7 @@ class DatasetService:
         under the same name return the existing dataset; anything refused leaves no blob behind."""
         display = name or (Path(upload.filename).stem if upload.filename else "") or "dataset"
         record = options.as_record()
-        same = [d for d in self.repo.same_upload(upload.sha256) if d.schema.get("read_options") == record]
+        same = [d for d in self.repo.same_upload(upload.sha256) if d.schema.read_options == record]
         latest = self.repo.by_name(display)
         if latest is not None and latest in same:  # a re-send of what the name already holds
             upload.path.unlink(missing_ok=True)
@@ -126,13 +127,11 @@ class DatasetService:
             created.append(source)
             reuse = next((d for d in same if d.layout == LAYOUT_NPY), None)
             if reuse is not None:  # already parsed under another name: share its arrays
-                manifest_key, schema = reuse.blob_key, {**reuse.schema, "filename": upload.filename}
+                manifest_key, schema = reuse.blob_key, reuse.schema.with_(filename=upload.filename)
             else:
                 data = read_dataset(self.store.path(source.key), upload.filename, options, self.store.tmp_dir)
-                schema = {**data.schema, "read_options": record, "filename": upload.filename}
-                manifest, blobs = write_normalised(
-                    data, self.store, has_target=schema["target_type"] != "none"
-                )
+                schema = data.schema.with_(read_options=record, filename=upload.filename)
+                manifest, blobs = write_normalised(data, self.store, has_target=schema.has_target)
                 created.extend(blobs)
                 manifest_key = manifest.key
             dataset = self.repo.add(
@@ -140,13 +139,13 @@ class DatasetService:
                     id=new_id("ds"),
                     name=display,
                     builtin=None,
-                    format=str(schema.get("format", options.format or "unknown")),
+                    format=schema.format or options.format or "unknown",
                     sha256=source.sha256,
                     size_bytes=source.size_bytes,
                     blob_key=manifest_key,
                     layout=LAYOUT_NPY,
                     source_key=source.key,
-                    n_rows=int(schema["n_rows"]),
+                    n_rows=schema.n_rows,
                     schema=schema,
                     version=self.repo.next_version(display),
                 )
@@ -177,19 +176,19 @@ class DatasetService:
         """A page of datasets and the cursor of the next (None at the end)."""
         return cursor_page(lambda n: self.repo.page(after, n, name), limit, self.settings.page_size_max)
 
-    def schema_of(self, reference: str) -> dict[str, Any]:
+    def schema_of(self, reference: str) -> DatasetSchema:
         """The schema a run spec's `dataset` names, storing nothing: a dry run must not register a
         built-in data set (that is `resolve`'s job when a run is submitted)."""
         if reference.startswith(BUILTIN_PREFIX):
             name = reference.removeprefix(BUILTIN_PREFIX)
             existing = self.repo.get_builtin(name)
             if existing is not None:
-                return dict(existing.schema)
+                return existing.schema
             try:
                 return load_builtin(name).schema
             except NotFound as exc:
                 raise SpecError("/dataset", exc.detail) from None
-        return dict(self.resolve(reference).schema)
+        return self.resolve(reference).schema
 
     def resolve(self, reference: str) -> Dataset:
         """A run spec's `dataset`: `builtin:<name>`, a dataset id, `name` (latest) or `name@version`;
@@ -216,7 +215,7 @@ class DatasetService:
         data = load_arrays(dataset, self.store)
         return {
             "id": dataset.id,
-            "modality": dataset.schema.get("modality"),
+            "modality": dataset.schema.modality,
             "n_rows": dataset.n_rows,
             "rows": preview_rows(data, limit),
         }

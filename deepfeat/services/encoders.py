@@ -104,7 +104,7 @@ class EncoderService:
     def _input_shape(self, run_id: str) -> list[int]:
         run = RunRepository(self.session, self.project_id).get(run_id)
         dataset = DatasetRepository(self.session, self.project_id).of_run(run.dataset_id) if run else None
-        return [int(d) for d in dataset.schema["input_shape"]] if dataset else []
+        return list(dataset.schema.input_shape) if dataset else []
 
     def _weights_sha(self, run_id: str) -> str | None:
         artifacts = RunRepository(self.session, self.project_id).artifacts(run_id)
@@ -287,7 +287,7 @@ def export_encoder(service: EncoderService, ref: str, fmt: str, runtime: Encoder
             "note": "raw values as in the dataset: the input standardisation is inside the network",
             "dataset_id": dataset.id,
             "dataset_sha256": run.dataset_sha256,
-            "schema": dataset.schema,
+            "schema": dataset.schema.model_dump(mode="json"),
         },
         "output": {"dim": encoder.dim, "pool": "mean", "normalized": False},
         "run_spec": run.spec,

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from sqlalchemy.orm import Session
 
 from deepfeat.config import Settings
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.encoders.embedder import numeric_input, text_inputs
@@ -41,7 +42,7 @@ class WrongTask(DeepfeatError):
 class TrainedModel:
     model: DeepfeatModel
     spec: RunSpec
-    schema: dict[str, Any]
+    schema: DatasetSchema
     input_shape: list[int]
     anomaly: dict[str, Any] | None
     weights_sha256: str | None = None  # the served network's identity (its ONNX graph is cached by it)
@@ -127,7 +128,7 @@ def predict(trained: TrainedModel, x: torch.Tensor) -> dict[str, Any]:
     if trained.spec.task == "regression":
         return {"predictions": output.squeeze(-1).tolist()}
     probabilities = torch.softmax(output, dim=1)
-    names = {int(c["label"]): str(c.get("name", c["label"])) for c in trained.schema.get("classes", [])}
+    names = {c.label: c.display for c in trained.schema.class_list}
     labels = probabilities.argmax(dim=1).tolist()
     return {
         "predictions": [names.get(i, str(i)) for i in labels],
@@ -173,12 +174,12 @@ def _label_codes(trained: TrainedModel, n: int, label: str | int | None) -> torc
         if label is not None:
             raise SpecError("/label", "this GAN is not conditional: sample it without `label`")
         return None
-    classes = trained.schema.get("classes") or []
+    classes = trained.schema.class_list
     if label is None:
-        names = ", ".join(str(c.get("name", c["label"])) for c in classes)
+        names = ", ".join(c.display for c in classes)
         raise SpecError("/label", f"this GAN is conditional: give the `label` to sample, one of {names}")
-    by_name = {str(c.get("name", c["label"])): int(c["label"]) for c in classes}
-    codes = {int(c["label"]) for c in classes}
+    by_name = {c.display: c.label for c in classes}
+    codes = {c.label for c in classes}
     if str(label) in by_name:
         code = by_name[str(label)]
     elif isinstance(label, int) and label in codes:

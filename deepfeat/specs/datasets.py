@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.specs.base import ResponseModel, SpecModel
 
 _SIZE = re.compile(r"^\s*(\d{1,4})\s*(?:[x×,]\s*(\d{1,4}))?\s*$")
@@ -70,7 +71,7 @@ class DatasetOut(ResponseModel):
     sha256: str = Field(description="sha256 of the uploaded bytes (built-ins: of the normalised manifest)")
     size_bytes: int
     n_rows: int
-    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    schema_: DatasetSchema = Field(alias="schema", serialization_alias="schema")
     created_at: datetime
 
 

@@ -34,6 +34,7 @@ from torch.distributed.distributed_c10d import Store
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.nn import BuildContext
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
@@ -133,7 +134,7 @@ def write_payload(
     (folder / "spec.json").write_text(spec.model_dump_json())
     values = settings.model_dump(mode="json", exclude={"bootstrap_key"})  # no secret leaves the process
     (folder / "settings.json").write_text(json.dumps(values))
-    (folder / "schema.json").write_text(json.dumps(data.schema))
+    (folder / "schema.json").write_text(data.schema.model_dump_json())
     (folder / "meeting.json").write_text(json.dumps(asdict(meeting)))
     x = data.X.astype(str) if data.X.dtype == object else data.X  # text as fixed-width unicode, not objects
     np.savez(folder / "data.npz", X=x, y=data.y)
@@ -144,9 +145,8 @@ def read_payload(folder: Path) -> tuple[RunSpec, ArrayDataset, Settings, Meeting
     settings = Settings(**json.loads((folder / "settings.json").read_text()))
     meeting = Meeting(**json.loads((folder / "meeting.json").read_text()))
     with np.load(folder / "data.npz", allow_pickle=False) as arrays:
-        data = ArrayDataset(
-            X=arrays["X"], y=arrays["y"], schema=json.loads((folder / "schema.json").read_text())
-        )
+        schema = DatasetSchema.model_validate_json((folder / "schema.json").read_text())
+        data = ArrayDataset(X=arrays["X"], y=arrays["y"], schema=schema)
     return spec, data, settings, meeting
 
 

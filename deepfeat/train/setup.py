@@ -6,9 +6,9 @@ Only the schema is needed, so `POST /v1/runs:validate` answers without loading t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from deepfeat.config import Settings
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, create_model
@@ -56,34 +56,32 @@ def metric_names(task: str) -> list[str]:
     return [*base, *(f"val_{m}" for m in base), *EPOCH_METRICS]
 
 
-def objective_for(spec: RunSpec, schema: dict[str, Any]) -> Objective:
-    task, target_type = spec.task, schema.get("target_type")
+def objective_for(spec: RunSpec, schema: DatasetSchema) -> Objective:
+    task, target_type = spec.task, schema.target_type
     if task == "autoencoder":
         return Reconstruction(getattr(spec.model, "loss", "mse"))
     if task == "gan":
         if not getattr(spec.model, "conditional", False):
             return GANObjective()
-        classes = schema.get("classes") or []
-        if target_type != "categorical" or len(classes) < 2:
+        if target_type != "categorical" or len(schema.class_list) < 2:
             raise SpecError(
                 "/model/conditional",
                 "a conditional GAN needs a dataset with a categorical target of ≥ 2 classes",
             )
-        return GANObjective(1 + max(int(c["label"]) for c in classes))
+        return GANObjective(schema.n_class_codes())
     if task == "classification":
-        classes = schema.get("classes") or []
-        if target_type != "categorical" or len(classes) < 2:
+        if target_type != "categorical" or len(schema.class_list) < 2:
             raise SpecError(
                 "/task", "classification needs a dataset with a categorical target of ≥ 2 classes"
             )
-        return Classification(n_classes=1 + max(int(c["label"]) for c in classes))
+        return Classification(n_classes=schema.n_class_codes())
     if target_type != "numeric":
         raise SpecError("/task", f"regression needs a numeric target; this dataset's target is {target_type}")
     return Regression()
 
 
 def setup_run(
-    spec: RunSpec, schema: dict[str, Any], settings: Settings, context: BuildContext | None = None
+    spec: RunSpec, schema: DatasetSchema, settings: Settings, context: BuildContext | None = None
 ) -> Setup:
     """Build the model for `spec` on data described by `schema`, or raise a SpecError saying where.
     `context` resolves registered encoders (`transfer` from `name@version`) in the run's project."""
@@ -96,11 +94,11 @@ def setup_run(
         )
     objective = objective_for(spec, schema)
     # Strings are not a tensor: only an encoder-backed model (`transfer`, when it exists) reads text.
-    if schema.get("modality") == "text" and str(spec.model.type) != "transfer":
+    if schema.modality == "text" and str(spec.model.type) != "transfer":
         raise SpecError(
             "/model/type", "a text dataset trains through a text encoder: use model type `transfer`"
         )
-    input_shape = [int(d) for d in schema["input_shape"]]
+    input_shape = list(schema.input_shape)
     # Without a context (a script, a test): the catalogue backbones, no registered encoders.
     model = create_model(spec.model, input_shape, objective.output_dim, context or build_context())
     report = inspect_model(model, input_shape, spec.training.batch_size, step_cost(spec.training))

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from deepfeat.config import Settings
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.migrate import upgrade
 from deepfeat.db.models import Dataset, Run
 from deepfeat.db.session import make_engine, make_session_factory
@@ -389,7 +390,7 @@ def test_racing_for_a_version_is_a_409_not_a_500(pg_database: str, data_dir: Pat
                 size_bytes=1,
                 blob_key="blobs/00/none",
                 n_rows=1,
-                schema={},
+                schema=DatasetSchema(),
                 version=2,
             )
         )

@@ -154,7 +154,7 @@ def test_random_specs_build_and_run_or_get_a_422_with_a_pointer(
         schema = SHAPES[parsed.dataset.removeprefix("builtin:")]
         model = setup_run(parsed, schema, Settings()).model.eval()
         with torch.no_grad():
-            out = model(torch.zeros(2, *schema["input_shape"]))
+            out = model(torch.zeros(2, *schema.input_shape))
         assert list(out.shape[1:]) == body["output_shape"]
 
     check()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.migrate import upgrade
 from deepfeat.db.models import Dataset, Project, Run
 from deepfeat.db.session import make_engine, make_session_factory
@@ -24,7 +25,7 @@ def placeholder_dataset(dataset_id: str, project_id: str) -> Dataset:
         size_bytes=1,
         blob_key="blobs/00/0",
         n_rows=1,
-        schema={},
+        schema=DatasetSchema(),
     )
 
 

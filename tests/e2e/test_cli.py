@@ -181,7 +181,7 @@ def test_upload_a_csv_train_on_it_and_delete_it(env: dict[str, str], client: Cli
 
 def test_client_journey_json_spec_wait_with_progress(client: Client, tmp_path: Path) -> None:
     dataset = client.create_builtin("iris")
-    assert dataset.schema_["modality"] == "tabular"
+    assert dataset.schema_.modality == "tabular"
     spec = {
         "name": "client-iris",
         "dataset": dataset.id,

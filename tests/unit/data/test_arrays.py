@@ -10,6 +10,7 @@ import pytest
 from deepfeat.data.arrays import ArrayDataset, read_manifest, write_normalised, write_npz
 from deepfeat.data.errors import DataError
 from deepfeat.data.loader import batches
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.data.tabular import encode_records
 from deepfeat.db.models import Dataset
 from deepfeat.services.datasets import load_arrays
@@ -31,8 +32,8 @@ def test_identical_arrays_are_stored_once(tmp_path: Path) -> None:
 def test_loaded_arrays_are_copy_on_write_maps(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     X = np.ones((5, 2), dtype=np.float32)
-    manifest, _ = write_normalised(ArrayDataset(X, np.zeros(5, dtype=np.int64), {}), store)
-    row = Dataset(blob_key=manifest.key, layout="npy", schema={"input_shape": [2]})
+    manifest, _ = write_normalised(ArrayDataset(X, np.zeros(5, dtype=np.int64)), store)
+    row = Dataset(blob_key=manifest.key, layout="npy", schema=DatasetSchema(input_shape=[2]))
     data = load_arrays(row, store)
     assert isinstance(data.X, np.memmap)
     assert data.X.flags.writeable
@@ -45,9 +46,9 @@ def test_old_npz_rows_still_load(tmp_path: Path) -> None:
     blob = store.put_file_from(
         lambda h: write_npz(ArrayDataset(np.eye(3, dtype=np.float32), np.arange(3)), h)
     )
-    data = load_arrays(Dataset(blob_key=blob.key, layout="npz", schema={"n_rows": 3}), store)
+    data = load_arrays(Dataset(blob_key=blob.key, layout="npz", schema=DatasetSchema(n_rows=3)), store)
     np.testing.assert_array_equal(data.X, np.eye(3))
-    assert data.schema == {"n_rows": 3}
+    assert data.schema.model_dump() == {"n_rows": 3}
 
 
 def test_batches_cover_every_row_once_per_epoch() -> None:
@@ -60,12 +61,14 @@ def test_batches_cover_every_row_once_per_epoch() -> None:
 
 
 def test_prediction_inputs_are_encoded_like_the_dataset() -> None:
-    schema = {
-        "columns": [
-            {"name": "h", "type": "numeric", "fill": 1.5},
-            {"name": "colour", "type": "categorical", "categories": ["blue", "red"]},
-        ]
-    }
+    schema = DatasetSchema.model_validate(
+        {
+            "columns": [
+                {"name": "h", "type": "numeric", "fill": 1.5},
+                {"name": "colour", "type": "categorical", "categories": ["blue", "red"]},
+            ]
+        }
+    )
     encoded = encode_records(schema, [{"h": 2, "colour": "red"}, {"colour": "blue"}])
     assert encoded.tolist() == [[2.0, 0.0, 1.0], [1.5, 1.0, 0.0]]
     with pytest.raises(DataError, match="not one of the categories") as info:

@@ -50,7 +50,7 @@ def train_one_epoch(data: ArrayDataset, task: str = "classification") -> dict[st
 
 def roundtrip(tmp_path: Path, data: ArrayDataset) -> ArrayDataset:
     store = FileStore(tmp_path / "store")
-    manifest, _ = write_normalised(data, store, has_target=data.schema["target_type"] != "none")
+    manifest, _ = write_normalised(data, store, has_target=data.schema.has_target)
     loaded = read_normalised(store, manifest.key, data.schema)
     np.testing.assert_array_equal(np.asarray(loaded.X), data.X)
     np.testing.assert_array_equal(np.asarray(loaded.y), data.y)
@@ -63,22 +63,22 @@ def roundtrip(tmp_path: Path, data: ArrayDataset) -> ArrayDataset:
 def test_csv_and_tsv_encode_categories_and_train(tmp_path: Path, name: str, delimiter: str) -> None:
     data = read(tmp_path, name, datafiles.csv_bytes(delimiter=delimiter), target="kind")
     s = data.schema
-    assert (s["modality"], s["n_rows"], s["input_shape"]) == ("tabular", 60, [5])
-    assert s["feature_names"] == ["height", "weight", "colour=blue", "colour=green", "colour=red"]
-    assert s["feature_types"] == {"height": "numeric", "weight": "numeric", "colour": "categorical"}
-    assert s["target_type"] == "categorical"
-    assert {c["name"] for c in s["classes"]} == {"big", "small"}
-    assert sum(c["count"] for c in s["classes"]) == 60
-    assert s["missing"] == {"height": 0, "weight": 0, "colour": 0, "kind": 0}
-    assert s["columns"][2]["categories"] == ["blue", "green", "red"]  # stored with the dataset
+    assert (s.modality, s.n_rows, s.input_shape) == ("tabular", 60, [5])
+    assert s.feature_names == ["height", "weight", "colour=blue", "colour=green", "colour=red"]
+    assert s.feature_types == {"height": "numeric", "weight": "numeric", "colour": "categorical"}
+    assert s.target_type == "categorical"
+    assert {c.name for c in s.classes} == {"big", "small"}
+    assert sum(c.count for c in s.classes) == 60
+    assert s.missing == {"height": 0, "weight": 0, "colour": 0, "kind": 0}
+    assert s.columns[2].categories == ["blue", "green", "red"]  # stored with the dataset
     assert "loss" in train_one_epoch(roundtrip(tmp_path, data))
 
 
 def test_parquet_regression_target(tmp_path: Path) -> None:
     data = read(tmp_path, "prices.parquet", datafiles.parquet_bytes(), target="price")
     s = data.schema
-    assert (s["modality"], s["target_type"], s["input_shape"]) == ("tabular", "numeric", [4])
-    assert s["feature_types"]["city"] == "categorical"
+    assert (s.modality, s.target_type, s.input_shape) == ("tabular", "numeric", [4])
+    assert s.feature_types["city"] == "categorical"
     assert data.y.dtype == np.float32
     assert "loss" in train_one_epoch(roundtrip(tmp_path, data), task="regression")
 
@@ -96,31 +96,31 @@ def test_parquet_regression_target(tmp_path: Path) -> None:
 def test_npz_shapes(tmp_path: Path, X: np.ndarray, modality: str, shape: list[int]) -> None:
     y = np.arange(40) % 2
     data = read(tmp_path, "arrays.npz", datafiles.npz_bytes(X, y, compressed=True))
-    assert (data.schema["modality"], data.schema["input_shape"]) == (modality, shape)
-    assert [c["count"] for c in data.schema["classes"]] == [20, 20]
+    assert (data.schema.modality, data.schema.input_shape) == (modality, shape)
+    assert [c.count for c in data.schema.classes] == [20, 20]
     assert "loss" in train_one_epoch(roundtrip(tmp_path, data))
 
 
 def test_npz_without_y_and_forced_image_modality(tmp_path: Path) -> None:
     X = np.random.default_rng(0).normal(size=(10, 5, 5)).astype(np.float32)
     data = read(tmp_path, "x.npz", datafiles.npz_bytes(X), modality="image")
-    assert (data.schema["modality"], data.schema["input_shape"]) == ("image", [1, 5, 5])
-    assert (data.schema["target"], data.schema["target_type"]) == (None, "none")
+    assert (data.schema.modality, data.schema.input_shape) == ("image", [1, 5, 5])
+    assert (data.schema.target, data.schema.target_type) == (None, "none")
     roundtrip(tmp_path, data)
 
 
 def test_jsonl_text_keeps_the_strings(tmp_path: Path) -> None:
     data = read(tmp_path, "notes.jsonl", datafiles.jsonl_bytes())
     s = data.schema
-    assert (s["modality"], s["n_rows"], s["target"]) == ("text", 30, "label")
-    assert [c["name"] for c in s["classes"]] == ["cat", "dog"]
+    assert (s.modality, s.n_rows, s.target) == ("text", 30, "label")
+    assert [c.name for c in s.classes] == ["cat", "dog"]
     loaded = roundtrip(tmp_path, data)
     assert loaded.X[1] == "message number 1 about cats"
 
 
 def test_jsonl_unicode_roundtrips(tmp_path: Path) -> None:
     data = read(tmp_path, "u.jsonl", b'{"text": "caf\\u00e9 \\u2615 \xe2\x9c\x93"}\n{"text": "ok"}\n')
-    assert data.schema["target_type"] == "none"
+    assert data.schema.target_type == "none"
     assert roundtrip(tmp_path, data).X[0] == "café ☕ ✓"
 
 
@@ -128,8 +128,8 @@ def test_jsonl_unicode_roundtrips(tmp_path: Path) -> None:
 def test_image_zip_resized_with_classes(tmp_path: Path, wrap: str) -> None:
     data = read(tmp_path, "pics.zip", datafiles.image_zip_bytes(wrap=wrap), image_size=(12, 10))
     s = data.schema
-    assert (s["modality"], s["input_shape"], s["n_rows"]) == ("image", [3, 12, 10], 12)
-    assert [(c["name"], c["count"]) for c in s["classes"]] == [("blue", 6), ("red", 6)]
+    assert (s.modality, s.input_shape, s.n_rows) == ("image", [3, 12, 10], 12)
+    assert [(c.name, c.count) for c in s.classes] == [("blue", 6), ("red", 6)]
     assert data.X.dtype == np.uint8
     red = data.X[data.y == 1]
     assert red[:, 0].mean() > 150
@@ -143,8 +143,8 @@ def test_grayscale_images_give_one_channel(tmp_path: Path) -> None:
         [(f"{c}/{i}.png", datafiles.png_bytes((i * 20, 0, 0), mode="L")) for c in "ab" for i in range(3)]
     )
     data = read(tmp_path, "g.zip", zipped)
-    assert data.schema["input_shape"] == [1, 32, 32]
-    assert data.schema["color"] == "grayscale"
+    assert data.schema.input_shape == [1, 32, 32]
+    assert data.schema.color == "grayscale"
 
 
 def test_format_detection_from_bytes(tmp_path: Path) -> None:
@@ -165,13 +165,13 @@ def test_format_detection_from_bytes(tmp_path: Path) -> None:
 def test_missing_values_dropped_or_imputed(tmp_path: Path) -> None:
     raw = b"a,b,c,t\n1,x,5,0\n,y,6,1\n3,,7,0\n4,x,NaN,1\n5,y,9,0\n6,x,10,1\n"
     dropped = read(tmp_path, "m.csv", raw, target="t", missing="drop")
-    assert dropped.schema["n_rows"] == 3
-    assert dropped.schema["n_dropped"] == 3
-    assert dropped.schema["missing"] == {"a": 1, "b": 1, "c": 1, "t": 0}
+    assert dropped.schema.n_rows == 3
+    assert dropped.schema.n_dropped == 3
+    assert dropped.schema.missing == {"a": 1, "b": 1, "c": 1, "t": 0}
     imputed = read(tmp_path, "m.csv", raw, target="t", missing="impute")
-    assert imputed.schema["n_rows"] == 6
-    columns = {c["name"]: c for c in imputed.schema["columns"]}
-    assert columns["a"]["fill"] == pytest.approx((1 + 3 + 4 + 5 + 6) / 5)
-    assert columns["b"]["fill"] == "x"
-    assert imputed.X[1, 0] == pytest.approx(columns["a"]["fill"])
+    assert imputed.schema.n_rows == 6
+    columns = {c.name: c for c in imputed.schema.columns or []}
+    assert columns["a"].fill == pytest.approx((1 + 3 + 4 + 5 + 6) / 5)
+    assert columns["b"].fill == "x"
+    assert imputed.X[1, 0] == pytest.approx(columns["a"].fill)
     assert np.isfinite(imputed.X).all()

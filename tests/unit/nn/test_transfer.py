@@ -12,6 +12,7 @@ import torch
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.builtins import load_builtin
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.encoders.catalogue import backbone
 from deepfeat.errors import SpecError
 from deepfeat.nn.transfer import Transfer
@@ -73,7 +74,11 @@ def intents() -> ArrayDataset:
         "target_type": "categorical",
         "classes": [{"label": i, "name": n, "count": 20} for i, n in enumerate(["reset", "hours", "refund"])],
     }
-    return ArrayDataset(X=np.array(texts, dtype=np.str_), y=np.array(labels, dtype=np.int64), schema=schema)
+    return ArrayDataset(
+        X=np.array(texts, dtype=np.str_),
+        y=np.array(labels, dtype=np.int64),
+        schema=DatasetSchema.model_validate(schema),
+    )
 
 
 def run_spec(model: dict[str, Any], epochs: int, lr: float = 0.01) -> RunSpec:
@@ -136,16 +141,20 @@ def test_specs_name_their_problem() -> None:
     with pytest.raises(SpecError, match="not a catalogue encoder"):
         setup_run(
             bad,
-            TEXT_SCHEMA | {"target_type": "categorical", "classes": [{"label": 0}, {"label": 1}]},
+            DatasetSchema.model_validate(
+                TEXT_SCHEMA | {"target_type": "categorical", "classes": [{"label": 0}, {"label": 1}]}
+            ),
             settings,
         )
     image_on_table = run_spec({"type": "transfer", "encoder": "efficientnet-lite0"}, 1)
-    schema = {
-        "modality": "tabular",
-        "input_shape": [4],
-        "target_type": "categorical",
-        "classes": [{"label": 0}, {"label": 1}],
-    }
+    schema = DatasetSchema.model_validate(
+        {
+            "modality": "tabular",
+            "input_shape": [4],
+            "target_type": "categorical",
+            "classes": [{"label": 0}, {"label": 1}],
+        }
+    )
     with pytest.raises(SpecError, match="reads images"):
         setup_run(image_on_table, schema, settings)
 

@@ -13,6 +13,7 @@ from safetensors.torch import load
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.builtins import load_builtin
+from deepfeat.data.schema import DatasetSchema
 from deepfeat.errors import SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, SourceEncoder
 from deepfeat.nn.transfer_run import RunTransfer
@@ -141,12 +142,14 @@ def test_refusals_name_the_encoder_field() -> None:
 def test_a_registered_transfer_run_fine_tunes_through_the_blocks_its_own_run_froze() -> None:
     """A MiniLM run trained with `freeze: all`, registered, then fine-tuned with `freeze: none`:
     gradients must reach the transformer layers the first run kept frozen."""
-    schema = {
-        "modality": "text",
-        "input_shape": [1],
-        "target_type": "categorical",
-        "classes": [{"label": 0}, {"label": 1}],
-    }
+    schema = DatasetSchema.model_validate(
+        {
+            "modality": "text",
+            "input_shape": [1],
+            "target_type": "categorical",
+            "classes": [{"label": 0}, {"label": 1}],
+        }
+    )
     first = spec({"type": "transfer", "encoder": "minilm-l6", "freeze": "all", "max_tokens": 8})
     source = setup_run(first, schema, Settings()).model.eval()
     ctx = BuildContext(resolve_encoder=lambda ref: SourceEncoder("faq@1", source, [1], None))

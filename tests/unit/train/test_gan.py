@@ -8,6 +8,7 @@ Tolerance: with the same networks, optimizer, batch size, steps, split and seed,
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,7 @@ def test_digits_gan_matches_the_reference_loop_on_three_seeds() -> None:
     digits = load_builtin("digits")
     x = np.asarray(digits.X, dtype=np.float32).reshape(-1, 1, 8, 8)
     plain = dataset(x)
-    plain.schema["modality"] = "image"
+    plain = replace(plain, schema=plain.schema.with_(modality="image"))
     for seed in SEEDS:
         recorder = Recorder()
         train(gan_spec(seed=seed), plain, recorder, Settings())
