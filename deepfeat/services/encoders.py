@@ -15,7 +15,7 @@ import deepfeat
 from deepfeat.config import Settings
 from deepfeat.db.models import Encoder
 from deepfeat.db.repositories.datasets import DatasetRepository
-from deepfeat.db.repositories.encoders import EncoderRepository
+from deepfeat.db.repositories.encoders import EncoderFacts, EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import db_int, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED, build_context, load_pretrained
@@ -28,6 +28,7 @@ from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.inference import TrainedModel, load_trained
 from deepfeat.services.webhooks import WebhookService
+from deepfeat.specs.encoders import EncoderOut
 from deepfeat.storage import ArtifactStore
 
 LATEST = "latest"
@@ -54,64 +55,61 @@ class EncoderService:
         self.store = store
 
     # --- catalogue ---------------------------------------------------------------------------------
-    def page(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    def page(self, after: str | None, limit: int) -> tuple[list[EncoderOut], str | None]:
         """Pretrained entries first (by name), then registered ones (by id); `after` is an entry's id."""
         limit = min(limit, self.settings.page_size_max)
-        entries: list[dict[str, Any]] = []
+        entries: list[EncoderOut] = []
         registered_after = after if after and after.startswith("enc_") else None
         if registered_after is None:
             entries = [
-                e.describe() for name, e in sorted(PRETRAINED.items()) if after is None or name > after
+                EncoderOut.model_validate(e.describe())
+                for name, e in sorted(PRETRAINED.items())
+                if after is None or name > after
             ]
         rows = self.repo.page(registered_after, limit + 1)
         entries += self._describe(rows)
         page = entries[:limit]
-        return page, page[-1]["id"] if len(entries) > limit else None
+        return page, page[-1].id if len(entries) > limit else None
 
-    def _describe(self, rows: Sequence[Encoder]) -> list[dict[str, Any]]:
-        aliases = self.repo.aliases([r.id for r in rows])
-        return [
-            {
-                "id": r.id,
-                "name": r.name,
-                "ref": f"{r.name}@{r.version}",
-                "kind": "registered",
-                "version": r.version,
-                "modality": r.modality,
-                "dim": r.dim,
-                "input": self._input_shape(r.run_id),
-                "preprocessing": "the run's input standardisation (kept in its weights)",
-                "source": f"run:{r.run_id}",
-                "run_id": r.run_id,
-                "licence": None,
-                "sha256": self._weights_sha(r.run_id),
-                "layer": r.layer,
-                "default_pool": "mean",
-                "default_normalize": False,
-                "aliases": aliases.get(r.id, []),
-                "created_at": r.created_at,
-                "archived_at": r.archived_at,
-            }
-            for r in rows
-        ]
+    def _describe(self, rows: Sequence[Encoder]) -> list[EncoderOut]:
+        """Catalogue entries of registered versions: one query for all of them, not a few per row."""
+        facts = self.repo.facts([r.id for r in rows])
+        entries = []
+        for r in rows:
+            known = facts.get(r.id) or EncoderFacts()
+            entries.append(
+                EncoderOut(
+                    id=r.id,
+                    name=r.name,
+                    ref=f"{r.name}@{r.version}",
+                    kind="registered",
+                    version=r.version,
+                    modality=r.modality,
+                    dim=r.dim,
+                    input=known.input_shape,
+                    preprocessing="the run's input standardisation (kept in its weights)",
+                    source=f"run:{r.run_id}",
+                    run_id=r.run_id,
+                    licence=None,
+                    sha256=known.weights_sha256,
+                    layer=r.layer,
+                    default_pool="mean",
+                    default_normalize=False,
+                    aliases=known.aliases,
+                    created_at=r.created_at,
+                    archived_at=r.archived_at,
+                )
+            )
+        return entries
 
-    def describe(self, resolved: Resolved) -> dict[str, Any]:
+    def describe(self, resolved: Resolved) -> EncoderOut:
         """The catalogue entry of a resolved encoder."""
         if resolved.registered is None:
-            return PRETRAINED[resolved.name].describe()
+            return EncoderOut.model_validate(PRETRAINED[resolved.name].describe())
         return self._describe([resolved.registered])[0]
 
-    def _input_shape(self, run_id: str) -> list[int]:
-        run = RunRepository(self.session, self.project_id).get(run_id)
-        dataset = DatasetRepository(self.session, self.project_id).of_run(run.dataset_id) if run else None
-        return list(dataset.schema.input_shape) if dataset else []
-
-    def _weights_sha(self, run_id: str) -> str | None:
-        artifacts = RunRepository(self.session, self.project_id).artifacts(run_id)
-        return next((a.sha256 for a in artifacts if a.name == "model.safetensors"), None)
-
     # --- registration --------------------------------------------------------------------------------
-    def register(self, run_id: str, name: str, layer: str | None) -> dict[str, Any]:
+    def register(self, run_id: str, name: str, layer: str | None) -> EncoderOut:
         if name in PRETRAINED:
             raise Conflict(f"{name!r} is a pretrained encoder's name; choose another")
         embedder = self.run_embedder(run_id)
@@ -203,7 +201,7 @@ class EncoderService:
             raise NotFound(f"encoder {name}@{encoder.version} is archived")
         return encoder
 
-    def archive(self, ref: str) -> dict[str, Any]:
+    def archive(self, ref: str) -> EncoderOut:
         """Archive a version (`name@3`): no longer listed or served. Refused while an alias other than
         `latest` points at it (move the alias first); `latest` moves to the newest version left."""
         encoder = self.find(ref)

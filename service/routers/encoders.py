@@ -41,7 +41,7 @@ def list_encoders(
     """Pretrained encoders (from packages) and the project's registered ones, with their aliases."""
     service = EncoderService(session, who.project_id, state.settings, state.store)
     entries, next_after = service.page(after, limit)
-    return EncoderPage(data=[EncoderOut.model_validate(e) for e in entries], next_after=next_after)
+    return EncoderPage(data=entries, next_after=next_after)
 
 
 @router.get("/{ref}", response_model=EncoderDetail)
@@ -53,7 +53,7 @@ async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runt
     def describe() -> EncoderDetail:
         with state.sessions() as session:
             entry = EncoderService(session, who.project_id, state.settings, state.store).describe(resolved)
-        return EncoderDetail.model_validate({**entry, "serving": describe_serving(resolved, runtime)})
+        return EncoderDetail(**dict(entry), serving=describe_serving(resolved, runtime))
 
     return await run_in_threadpool(describe)
 
@@ -62,7 +62,7 @@ async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runt
 def register_encoder(body: RegisterEncoder, who: Writer, session: DbSession, state: State) -> EncoderOut:
     """Register a succeeded run as `name@version` (1, 2, …); `name@latest` moves to it."""
     service = EncoderService(session, who.project_id, state.settings, state.store)
-    return EncoderOut.model_validate(service.register(body.run_id, body.name, body.layer))
+    return service.register(body.run_id, body.name, body.layer)
 
 
 @router.post("/{ref}:archive", response_model=EncoderOut)
@@ -70,7 +70,7 @@ def archive_encoder(ref: str, who: Writer, session: DbSession, state: State) -> 
     """Archive a version (`name@3`): hidden from lists, refused as an encoder; 409 while an alias other
     than `latest` points at it. Its run can then be deleted to free the weights."""
     service = EncoderService(session, who.project_id, state.settings, state.store)
-    return EncoderOut.model_validate(service.archive(ref))
+    return service.archive(ref)
 
 
 @router.post("/{name}/aliases", response_model=AliasOut)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from deepfeat.db.models import Encoder, EncoderAlias
+from deepfeat.db.models import Artifact, Dataset, Encoder, EncoderAlias, Run
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class EncoderFacts:
+    """What a catalogue entry of a registered encoder shows beside its own row."""
+
+    input_shape: list[int] = field(default_factory=list)  # its run's dataset's (empty if gone)
+    weights_sha256: str | None = None  # its run's `model.safetensors`
+    aliases: list[str] = field(default_factory=list)  # sorted
 
 
 class EncoderRepository:
@@ -62,6 +74,37 @@ class EncoderRepository:
         found: dict[str, list[str]] = {}
         for encoder_id, alias in rows:
             found.setdefault(encoder_id, []).append(alias)
+        return found
+
+    def facts(self, encoder_ids: Sequence[str]) -> dict[str, EncoderFacts]:
+        """Input shape, weights digest and aliases of each encoder, in one query for any number of them
+        (listing a page must not cost queries per entry): one row per (encoder, alias)."""
+        if not encoder_ids:
+            return {}
+        p = self.project_id
+        rows = self.session.execute(
+            select(Encoder.id, Dataset.schema, Artifact.sha256, EncoderAlias.alias)
+            .select_from(Encoder)
+            .outerjoin(Run, and_(Run.id == Encoder.run_id, Run.project_id == p))
+            .outerjoin(Dataset, and_(Dataset.id == Run.dataset_id, Dataset.project_id == p))
+            .outerjoin(
+                Artifact,
+                and_(Artifact.run_id == Encoder.run_id, Artifact.project_id == p, Artifact.name == WEIGHTS),
+            )
+            .outerjoin(
+                EncoderAlias, and_(EncoderAlias.encoder_id == Encoder.id, EncoderAlias.project_id == p)
+            )
+            .where(Encoder.project_id == p, Encoder.id.in_(encoder_ids))
+            .order_by(Encoder.id, EncoderAlias.alias)
+        )
+        found: dict[str, EncoderFacts] = {}
+        for encoder_id, schema, sha256, alias in rows:
+            facts = found.get(encoder_id)
+            if facts is None:
+                shape = list(schema.input_shape) if schema is not None else []
+                facts = found[encoder_id] = EncoderFacts(shape, sha256)
+            if alias is not None:
+                facts.aliases.append(alias)
         return found
 
     def newest_live(self, name: str) -> Encoder | None:
