@@ -12,11 +12,14 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from deepfeat.errors import Forbidden
+from deepfeat.services.datasets import DatasetService
+from deepfeat.services.runs import RunService
 from deepfeat.services.signals import dashboard_secret
+from deepfeat.services.sweeps import SweepService
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
 from service.dashboard.session import Sessions, Viewer
-from service.deps import State
+from service.deps import DbSession, State
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -66,6 +69,25 @@ def checked(who: Who, csrf: Annotated[str, Form()] = "") -> Viewer:
 
 
 Poster = Annotated[Viewer, Depends(checked)]
+
+
+# The services a page uses, for the signed-in viewer's project (as `service.deps` builds them for a key);
+# async for the same reason: building one is pure, a sync dependency would cost a thread-pool hop.
+async def viewer_run_service(session: DbSession, who: Who, state: State) -> RunService:
+    return RunService(session, who.project_id, state.settings, state.store)
+
+
+async def viewer_dataset_service(session: DbSession, who: Who, state: State) -> DatasetService:
+    return DatasetService(session, who.project_id, state.store, state.settings)
+
+
+async def viewer_sweep_service(session: DbSession, who: Who, state: State) -> SweepService:
+    return SweepService(session, who.project_id, state.settings, state.store)
+
+
+ViewerRunService = Annotated[RunService, Depends(viewer_run_service)]
+ViewerDatasetService = Annotated[DatasetService, Depends(viewer_dataset_service)]
+ViewerSweepService = Annotated[SweepService, Depends(viewer_sweep_service)]
 
 
 # Pages load only our own files; nothing may frame them (the cancel button) or post them elsewhere.

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from deepfeat.errors import BadRequest
-from deepfeat.services.datasets import DatasetService, UploadedFile
+from deepfeat.services.datasets import UploadedFile
 from deepfeat.specs.datasets import (
     BuiltinDatasetRequest,
     DatasetOut,
@@ -19,7 +19,7 @@ from deepfeat.specs.datasets import (
     DatasetPreview,
     UploadOptions,
 )
-from service.deps import DbSession, Reader, State, Writer
+from service.deps import DatasetServiceDep, DbSession, State, Writer
 from service.uploads import receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -51,11 +51,15 @@ def _validation(exc: ValidationError, body: Any) -> RequestValidationError:
 
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=_UPLOAD_DOC)
 async def create_dataset(
-    request: Request, response: Response, who: Writer, session: DbSession, state: State
+    request: Request,
+    response: Response,
+    _: Writer,
+    session: DbSession,
+    state: State,
+    service: DatasetServiceDep,
 ) -> DatasetOut:
     """Upload a file (multipart `file` + options; 201, or 200 for the same bytes, options and name
     again) or register a built-in (`{"builtin": "digits"}`; the same one twice returns the first)."""
-    service = DatasetService(session, who.project_id, state.store, state.settings)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         # Authentication only read; hand the DB connection back while the body streams (a big file
@@ -95,39 +99,31 @@ def _json_or_none(raw: bytes) -> Any:
 
 @router.get("", response_model=DatasetPage)
 def list_datasets(
-    who: Reader,
-    session: DbSession,
-    state: State,
+    service: DatasetServiceDep,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     name: str | None = None,
 ) -> DatasetPage:
-    service = DatasetService(session, who.project_id, state.store, state.settings)
     rows, next_after = service.page(after, limit, name)
     return DatasetPage(data=[DatasetOut.model_validate(r) for r in rows], next_after=next_after)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: str, who: Reader, session: DbSession, state: State) -> DatasetOut:
-    return DatasetOut.model_validate(
-        DatasetService(session, who.project_id, state.store, state.settings).get(dataset_id)
-    )
+def get_dataset(dataset_id: str, service: DatasetServiceDep) -> DatasetOut:
+    return DatasetOut.model_validate(service.get(dataset_id))
 
 
 @router.get("/{dataset_id}/preview", response_model=DatasetPreview)
 def preview_dataset(
     dataset_id: str,
-    who: Reader,
-    session: DbSession,
-    state: State,
+    service: DatasetServiceDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> DatasetPreview:
-    service = DatasetService(session, who.project_id, state.store, state.settings)
     return DatasetPreview.model_validate(service.preview(dataset_id, limit))
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: str, who: Writer, session: DbSession, state: State) -> Response:
+def delete_dataset(dataset_id: str, _: Writer, service: DatasetServiceDep) -> Response:
     """Delete a dataset; 409 while a queued or running run uses it."""
-    DatasetService(session, who.project_id, state.store, state.settings).delete(dataset_id)
+    service.delete(dataset_id)
     return Response(status_code=204)

@@ -9,10 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from deepfeat.services.encoders import (
-    EncoderService,
-    export_encoder,
-)
+from deepfeat.services.encoders import EncoderService, export_encoder
 from deepfeat.services.serving import describe_serving
 from deepfeat.specs.encoders import (
     AliasOut,
@@ -24,7 +21,7 @@ from deepfeat.specs.encoders import (
     EncoderPage,
     RegisterEncoder,
 )
-from service.deps import DbSession, Reader, State, Writer
+from service.deps import EncoderServiceDep, Writer
 from service.embedding import FastReader, FastState, Runtime, embed_inputs, resolve
 
 router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
@@ -32,14 +29,9 @@ router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
 
 @router.get("", response_model=EncoderPage)
 def list_encoders(
-    who: Reader,
-    session: DbSession,
-    state: State,
-    after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    service: EncoderServiceDep, after: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> EncoderPage:
     """Pretrained encoders (from packages) and the project's registered ones, with their aliases."""
-    service = EncoderService(session, who.project_id, state.settings, state.store)
     entries, next_after = service.page(after, limit)
     return EncoderPage(data=entries, next_after=next_after)
 
@@ -51,6 +43,8 @@ async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runt
     resolved = await resolve(ref, who, state, runtime)
 
     def describe() -> EncoderDetail:
+        # The embedding faces' fast path: no request session or thread hop per dependency, a short
+        # session of its own in one thread instead (so not `EncoderServiceDep`).
         with state.sessions() as session:
             entry = EncoderService(session, who.project_id, state.settings, state.store).describe(resolved)
         return EncoderDetail(**dict(entry), serving=describe_serving(resolved, runtime))
@@ -59,26 +53,22 @@ async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runt
 
 
 @router.post("", status_code=201, response_model=EncoderOut)
-def register_encoder(body: RegisterEncoder, who: Writer, session: DbSession, state: State) -> EncoderOut:
+def register_encoder(body: RegisterEncoder, _: Writer, service: EncoderServiceDep) -> EncoderOut:
     """Register a succeeded run as `name@version` (1, 2, …); `name@latest` moves to it."""
-    service = EncoderService(session, who.project_id, state.settings, state.store)
     return service.register(body.run_id, body.name, body.layer)
 
 
 @router.post("/{ref}:archive", response_model=EncoderOut)
-def archive_encoder(ref: str, who: Writer, session: DbSession, state: State) -> EncoderOut:
+def archive_encoder(ref: str, _: Writer, service: EncoderServiceDep) -> EncoderOut:
     """Archive a version (`name@3`): hidden from lists, refused as an encoder; 409 while an alias other
     than `latest` points at it. Its run can then be deleted to free the weights."""
-    service = EncoderService(session, who.project_id, state.settings, state.store)
     return service.archive(ref)
 
 
 @router.post("/{name}/aliases", response_model=AliasOut)
-def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, state: State) -> AliasOut:
+def set_alias(name: str, body: AliasRequest, _: Writer, service: EncoderServiceDep) -> AliasOut:
     """Point `name@alias` (e.g. `prod`) at a version; moving it is how a rollout or rollback happens."""
-    EncoderService(session, who.project_id, state.settings, state.store).set_alias(
-        name, body.alias, body.version
-    )
+    service.set_alias(name, body.alias, body.version)
     return AliasOut(name=name, alias=body.alias, version=body.version)
 
 
@@ -92,16 +82,13 @@ def set_alias(name: str, body: AliasRequest, who: Writer, session: DbSession, st
 )
 def export(
     ref: str,
-    who: Reader,
-    session: DbSession,
-    state: State,
+    service: EncoderServiceDep,
     runtime: Runtime,
     format: Annotated[Literal["safetensors", "onnx"], Query()] = "safetensors",
 ) -> Response:
     """A registered encoder as a zip: `model.safetensors` (the run's weights) or `model.onnx` (the
     encoder part only, outputs as `/embed` with its defaults), plus `spec.json` (run spec, input
     schema, layer, dim)."""
-    service = EncoderService(session, who.project_id, state.settings, state.store)
     filename, content = export_encoder(service, ref, format, runtime)
     return Response(
         content,

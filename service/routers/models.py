@@ -8,9 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from deepfeat.services.compat import model_id, model_ids
-from deepfeat.services.encoders import EncoderService
 from deepfeat.specs.compat import OpenAIModel, OpenAIModelList
-from service.deps import DbSession, Reader, State
+from service.deps import DbSession, EncoderServiceDep, Reader
 from service.openapi_errors import OPENAI_ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/models", tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
@@ -24,8 +23,7 @@ def list_models(who: Reader, session: DbSession) -> OpenAIModelList:
 
 
 @router.get("/{model}", response_model=OpenAIModel)
-def retrieve_model(model: str, who: Reader, session: DbSession, state: State) -> OpenAIModel:
+def retrieve_model(model: str, service: EncoderServiceDep) -> OpenAIModel:
     """One model by id; an unknown one answers 404 with code `model_not_found`."""
-    service = EncoderService(session, who.project_id, state.settings, state.store)
     found, created, owner = model_id(service, model)
     return OpenAIModel(id=found, created=created, owned_by=owner)

@@ -21,13 +21,21 @@ from deepfeat.db.types import MAX_BIGINT, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED
 from deepfeat.errors import Conflict, DeepfeatError, NotFound, Unauthorized
 from deepfeat.services.auth import authenticate
-from deepfeat.services.datasets import DatasetService
 from deepfeat.services.runs import RunService, run_search
 from deepfeat.services.workers import online_workers
 from deepfeat.specs.run_filter import MAX_FILTER_CHARS
 from deepfeat.specs.runs import TERMINAL_STATUSES, RunStatus
 from service.dashboard import views
-from service.dashboard.pages import HERE, Cookies, Poster, SignInRequired, Who, render
+from service.dashboard.pages import (
+    HERE,
+    Cookies,
+    Poster,
+    SignInRequired,
+    ViewerDatasetService,
+    ViewerRunService,
+    Who,
+    render,
+)
 from service.dashboard.session import Sessions
 from service.deps import DbSession, State
 from service.downloads import artifact_response
@@ -94,15 +102,13 @@ def signout(_: Poster) -> Response:
 def runs_page(
     request: Request,
     who: Who,
-    session: DbSession,
-    state: State,
+    service: ViewerRunService,
     status: Annotated[str | None, Query(max_length=20)] = None,
     after: str | None = None,
     experiment: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     filter: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
 ) -> Response:
-    service = RunService(session, who.project_id, state.settings, state.store)
     status = status if status in get_args(RunStatus) else None  # the form's "all" sends an empty one
     narrowed = {"experiment": experiment or None, "tag": tag or None, "filter": filter or None}
     problem = None
@@ -138,8 +144,7 @@ def runs_page(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, who: Who, session: DbSession, state: State) -> Response:
-    service = RunService(session, who.project_id, state.settings, state.store)
+def run_page(request: Request, run_id: str, who: Who, service: ViewerRunService, state: State) -> Response:
     try:
         run = service.get(run_id)
     except NotFound:
@@ -204,16 +209,15 @@ def run_events(
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel(run_id: str, who: Poster, session: DbSession, state: State) -> Response:
+def cancel(run_id: str, who: Poster, service: ViewerRunService) -> Response:
     who.principal.require("write")
     with contextlib.suppress(Conflict):  # already finished: the page shows how
-        RunService(session, who.project_id, state.settings, state.store).cancel(run_id)
+        service.cancel(run_id)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 @router.get("/runs/{run_id}/artifacts/{name:path}")
-def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State) -> Response:
-    service = RunService(session, who.project_id, state.settings, state.store)
+def artifact(run_id: str, name: str, _: Who, service: ViewerRunService, state: State) -> Response:
     service.get(run_id)
     for a in service.artifacts(run_id):
         if a.name == name:
@@ -225,12 +229,10 @@ def artifact(run_id: str, name: str, who: Who, session: DbSession, state: State)
 def compare(
     request: Request,
     who: Who,
-    session: DbSession,
-    state: State,
+    service: ViewerRunService,
     run: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults per request
     key: str = "val_loss",
 ) -> Response:
-    service = RunService(session, who.project_id, state.settings, state.store)
     recent, _ = service.page(None, None, PAGE)
     chosen: list[dict[str, Any]] = []
     facts: list[dict[str, str]] = []
@@ -256,14 +258,13 @@ def compare(
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets(request: Request, who: Who, session: DbSession, state: State) -> Response:
-    rows = DatasetService(session, who.project_id, state.store, state.settings).page(None, 200)[0]
+def datasets(request: Request, who: Who, service: ViewerDatasetService) -> Response:
+    rows = service.page(None, 200)[0]
     return render(request, "datasets.html", who, datasets=rows, pretty=views.pretty_json)
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
-def dataset_page(request: Request, dataset_id: str, who: Who, session: DbSession, state: State) -> Response:
-    service = DatasetService(session, who.project_id, state.store, state.settings)
+def dataset_page(request: Request, dataset_id: str, who: Who, service: ViewerDatasetService) -> Response:
     try:
         dataset = service.get(dataset_id)
     except NotFound:

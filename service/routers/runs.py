@@ -23,16 +23,12 @@ from deepfeat.specs.runs import (
     RunStatus,
     ValidationReport,
 )
-from service.deps import DbSession, Reader, State, Writer
+from service.deps import DbSession, Reader, RunServiceDep, State, Writer
 from service.downloads import artifact_response
 from service.streaming import event_stream_response, resume_point, wants_event_stream
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 Limit = Annotated[int, Query(ge=1, le=200)]
-
-
-def _service(session: DbSession, project_id: str, state: State) -> RunService:
-    return RunService(session, project_id, state.settings, state.store)
 
 
 def _out(service: RunService, runs: Sequence[Run]) -> list[RunOut]:
@@ -42,21 +38,20 @@ def _out(service: RunService, runs: Sequence[Run]) -> list[RunOut]:
 
 
 @router.post(":validate", response_model=ValidationReport)
-def validate_run(spec: RunSpec, who: Reader, session: DbSession, state: State) -> ValidationReport:
+def validate_run(spec: RunSpec, service: RunServiceDep) -> ValidationReport:
     """Dry-run a spec: what it would build and cost, or a 422 whose `loc` points at the problem."""
-    return _service(session, who.project_id, state).validate(spec)
+    return service.validate(spec)
 
 
 @router.post("", status_code=202, response_model=RunOut, responses={200: {"model": RunOut}})
 def submit_run(
     spec: RunSpec,
-    who: Writer,
-    session: DbSession,
+    _: Writer,
+    service: RunServiceDep,
     state: State,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Queue a run. Repeating a request with the same `Idempotency-Key` returns the first run (200)."""
-    service = _service(session, who.project_id, state)
     run, created = service.submit(spec, state.enqueue, idempotency_key)
     body = _out(service, [run])[0].model_dump(mode="json")
     return JSONResponse(body, status_code=202 if created else 200)
@@ -64,9 +59,7 @@ def submit_run(
 
 @router.get("", response_model=RunPage)
 def list_runs(
-    who: Reader,
-    session: DbSession,
-    state: State,
+    service: RunServiceDep,
     status: RunStatus | None = None,
     after: str | None = None,
     limit: Limit = 50,
@@ -83,36 +76,31 @@ def list_runs(
     order: Literal["asc", "desc"] = "desc",
 ) -> RunPage:
     """Newest first, or by a best metric. Pass the `next_after` of one page as `after` to get the next."""
-    service = _service(session, who.project_id, state)
     rows, next_after = service.page(status, after, limit, run_search(experiment, tag, filter, sort, order))
     return RunPage(data=_out(service, rows), next_after=next_after)
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: str, who: Reader, session: DbSession, state: State) -> RunOut:
-    service = _service(session, who.project_id, state)
+def get_run(run_id: str, service: RunServiceDep) -> RunOut:
     return _out(service, [service.get(run_id)])[0]
 
 
 @router.patch("/{run_id}", response_model=RunOut)
-def update_run(run_id: str, change: RunFinding, who: Writer, session: DbSession, state: State) -> RunOut:
+def update_run(run_id: str, change: RunFinding, _: Writer, service: RunServiceDep) -> RunOut:
     """Rename a run, move it to another experiment, or change its tags or metadata."""
-    service = _service(session, who.project_id, state)
     return _out(service, [service.update(run_id, change)])[0]
 
 
 @router.delete("/{run_id}", status_code=204)
-def delete_run(run_id: str, who: Writer, session: DbSession, state: State) -> Response:
+def delete_run(run_id: str, _: Writer, service: RunServiceDep) -> Response:
     """Delete a finished run and free the storage only it used; 409 while it runs (cancel first)."""
-    _service(session, who.project_id, state).delete(run_id)
+    service.delete(run_id)
     return Response(status_code=204)
 
 
 @router.get("/{run_id}/metrics", response_model=list[MetricOut])
-def get_metrics(
-    run_id: str, who: Reader, session: DbSession, state: State, key: str | None = None
-) -> list[MetricOut]:
-    rows = _service(session, who.project_id, state).metrics(run_id, key)
+def get_metrics(run_id: str, service: RunServiceDep, key: str | None = None) -> list[MetricOut]:
+    rows = service.metrics(run_id, key)
     return [MetricOut.model_validate(r) for r in rows]
 
 
@@ -126,6 +114,7 @@ def get_events(
     who: Reader,
     session: DbSession,
     state: State,
+    service: RunServiceDep,
     after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     limit: Limit = 100,
     accept: Annotated[str | None, Header()] = None,
@@ -133,7 +122,6 @@ def get_events(
 ) -> list[EventOut] | Response:
     """The event log, paged by `after` (an event id); with `Accept: text/event-stream`, a live SSE stream
     that resumes from `Last-Event-ID` and ends when the run is terminal."""
-    service = _service(session, who.project_id, state)
     if wants_event_stream(accept):
         service.get(run_id)
         session.close()  # the stream polls with short sessions of its own; hold no connection meanwhile
@@ -144,19 +132,18 @@ def get_events(
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: str, who: Writer, session: DbSession, state: State) -> RunOut:
+def cancel_run(run_id: str, _: Writer, service: RunServiceDep) -> RunOut:
     """Ask a run to stop: queued runs end at once, running ones within a step (`cancelling`)."""
-    service = _service(session, who.project_id, state)
     return _out(service, [service.cancel(run_id)])[0]
 
 
 @router.get("/{run_id}/artifacts", response_model=list[ArtifactOut])
-def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -> list[ArtifactOut]:
+def list_artifacts(run_id: str, service: RunServiceDep) -> list[ArtifactOut]:
     """Files the run produced: weights (safetensors), spec, receipt, and task extras."""
-    return [ArtifactOut.model_validate(a) for a in _service(session, who.project_id, state).artifacts(run_id)]
+    return [ArtifactOut.model_validate(a) for a in service.artifacts(run_id)]
 
 
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
-def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> Response:
-    artifact = _service(session, who.project_id, state).artifact(run_id, name)
+def download_artifact(run_id: str, name: str, service: RunServiceDep, state: State) -> Response:
+    artifact = service.artifact(run_id, name)
     return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)

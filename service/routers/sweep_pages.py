@@ -9,19 +9,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from deepfeat.services.sweeps import SweepService
 from deepfeat.specs.sweeps import SweepOut, SweepTrialOut
 from service.dashboard import views
-from service.dashboard.pages import Who, render
-from service.deps import DbSession, State
+from service.dashboard.pages import ViewerSweepService, Who, render
 
 router = APIRouter(include_in_schema=False)
 Sort = Literal["metric", "number"]
 
 
 @router.get("/sweeps", response_class=HTMLResponse)
-def sweeps_page(request: Request, who: Who, session: DbSession, state: State) -> Response:
-    service = SweepService(session, who.project_id, state.settings, state.store)
+def sweeps_page(request: Request, who: Who, service: ViewerSweepService) -> Response:
     return render(
         request, "sweeps.html", who, sweeps=[service.describe(s) for s in service.page(None, None, 50)[0]]
     )
@@ -32,12 +29,10 @@ def sweep_page(
     request: Request,
     sweep_id: str,
     who: Who,
-    session: DbSession,
-    state: State,
+    service: ViewerSweepService,
     sort: Sort = "metric",
     order: Literal["asc", "desc"] | None = None,
 ) -> Response:
-    service = SweepService(session, who.project_id, state.settings, state.store)
     sweep = service.describe(service.get(sweep_id))
     best_first = "desc" if sweep.metric.goal == "maximize" else "asc"
     direction: str = order or (best_first if sort == "metric" else "asc")

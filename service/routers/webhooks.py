@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from deepfeat.services.auth import Principal
-from deepfeat.services.webhooks import WebhookService
 from deepfeat.specs.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
-from service.deps import DbSession, State, principal
+from service.deps import State, WebhookServiceDep, principal
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -23,28 +22,28 @@ Admin = Annotated[Principal, Depends(admin)]
 
 
 @router.post("", status_code=201, response_model=WebhookCreated)
-def create_webhook(body: WebhookCreate, who: Admin, session: DbSession, state: State) -> WebhookCreated:
+def create_webhook(body: WebhookCreate, _: Admin, service: WebhookServiceDep, state: State) -> WebhookCreated:
     """Subscribe a URL to events. The answer holds the signing `secret` (Standard Webhooks); it is not
     shown again. A URL the allow-list refuses (link-local, metadata, loopback by default) is a 422."""
-    webhook = WebhookService(session, who.project_id).create(body, state.settings)
+    webhook = service.create(body, state.settings)
     return WebhookCreated.model_validate(webhook)
 
 
 @router.get("", response_model=list[WebhookOut])
-def list_webhooks(who: Admin, session: DbSession) -> list[WebhookOut]:
-    return [WebhookOut.model_validate(w) for w in WebhookService(session, who.project_id).list()]
+def list_webhooks(_: Admin, service: WebhookServiceDep) -> list[WebhookOut]:
+    return [WebhookOut.model_validate(w) for w in service.list()]
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: str, who: Admin, session: DbSession) -> Response:
-    WebhookService(session, who.project_id).delete(webhook_id)
+def delete_webhook(webhook_id: str, _: Admin, service: WebhookServiceDep) -> Response:
+    service.delete(webhook_id)
     return Response(status_code=204)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=list[DeliveryOut])
 def list_deliveries(
-    webhook_id: str, who: Admin, session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    webhook_id: str, _: Admin, service: WebhookServiceDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: each event's attempts, last HTTP status and error."""
-    rows = WebhookService(session, who.project_id).deliveries(webhook_id, limit)
+    rows = service.deliveries(webhook_id, limit)
     return [DeliveryOut.model_validate(d) for d in rows]
