@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
+from tests.helpers.env import ADMIN_KEY, PG_URL, admin_conninfo
 from tests.s3server import s3_endpoint, s3_url  # noqa: F401 - fixtures for every test module
 
 # Property tests and the API fuzzer run the same examples every time by default, so a landing never
@@ -23,13 +24,6 @@ from tests.s3server import s3_endpoint, s3_url  # noqa: F401 - fixtures for ever
 hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
-
-ADMIN_KEY = "df_test_admin_" + "x" * 30
-PG_URL = os.environ.get("DEEPFEAT_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("DEEPFEAT_TEST_REDIS_URL")
-
-requires_pg = pytest.mark.skipif(not PG_URL, reason="DEEPFEAT_TEST_DATABASE_URL not set (CI sets it)")
-requires_redis = pytest.mark.skipif(not REDIS_URL, reason="DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
 
 
 @pytest.fixture
@@ -61,11 +55,6 @@ def settings(data_dir: Path, embed_engine: str) -> Settings:
     return s
 
 
-def _admin_conninfo(url: str) -> str:
-    u = make_url(url)
-    return f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
-
-
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
@@ -82,12 +71,12 @@ def fresh_pg_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("DEEPFEAT_TEST_DATABASE_URL not set (CI sets it)")
     name = f"deepfeat_{secrets.token_hex(6)}"
-    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+    with psycopg.connect(admin_conninfo(PG_URL), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+        with psycopg.connect(admin_conninfo(PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

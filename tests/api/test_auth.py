@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from deepfeat.config import Settings
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import create_key, ensure_project
-from tests.api.test_route_table import error_type
+from tests.helpers.route_table import error_type
 
 
 def _v1_routes(client: TestClient) -> list[tuple[str, str]]:

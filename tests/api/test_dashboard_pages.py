@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 from fastapi.testclient import TestClient
 
@@ -12,30 +11,10 @@ from deepfeat.db.models import Artifact, Run
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.storage.local import FileStore
-from tests.api.test_runs import MLP_SPEC
-from tests.conftest import ADMIN_KEY
+from tests.helpers.api import csrf_of, sign_in
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.specs import MLP_SPEC
 from tests.keys import key_headers
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def sign_in(client: TestClient, key: str = ADMIN_KEY) -> str:
-    """Sign in as a browser would; returns the CSRF token of the signed-in pages."""
-    form = client.get("/signin?next=/datasets")
-    response = client.post(
-        "/signin", data={"key": key, "csrf": csrf_of(form.text), "next": "/datasets"}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/datasets"
-    cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie
-    assert "SameSite=strict" in cookie
-    assert key not in cookie
-    return csrf_of(client.get("/").text)
 
 
 def test_sign_in_returns_only_to_this_site(client: TestClient) -> None:

@@ -31,7 +31,7 @@ CAP = 256 * 1024
 def both(any_db_url: str, data_dir: Path) -> Iterator[tuple[TestClient, Settings]]:
     """A client on SQLite and on PostgreSQL (when CI gives one)."""
     from service.app import create_app
-    from tests.conftest import ADMIN_KEY
+    from tests.helpers.env import ADMIN_KEY
 
     s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY, database_url=any_db_url)
     upgrade(s.resolved_database_url)
@@ -369,7 +369,7 @@ def test_racing_for_a_version_is_a_409_not_a_500(pg_database: str, data_dir: Pat
     import threading
 
     from service.app import create_app
-    from tests.conftest import ADMIN_KEY
+    from tests.helpers.env import ADMIN_KEY
 
     s = Settings(data_dir=data_dir, bootstrap_key=ADMIN_KEY, database_url=pg_database)
     upgrade(pg_database)

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from deepfeat.config import Settings
 from deepfeat.db.models import Extraction
 from deepfeat.encoders.embedder import EmbedOptions
-from tests.api.test_encoders import DIGITS_MLP
-from tests.api.test_extractions import submit, text_dataset
-from tests.api.test_inference import trained_run
+from tests.helpers.api import submit, text_dataset, trained_run
+from tests.helpers.specs import DIGITS_MLP
 from workers.extractor import execute_extraction
 
 

@@ -16,8 +16,8 @@ from safetensors.numpy import load
 
 from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
-from tests.api.test_encoders import DIGITS_MLP
-from tests.api.test_inference import trained_run
+from tests.helpers.api import trained_run
+from tests.helpers.specs import DIGITS_MLP
 
 pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
 

@@ -13,16 +13,10 @@ from PIL import Image
 
 from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
-from tests.api.test_inference import trained_run
+from tests.helpers.api import trained_run
+from tests.helpers.specs import DIGITS_MLP
 
 pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
-
-DIGITS_MLP = {
-    "dataset": "builtin:digits",
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [64, 32]},
-    "training": {"epochs": 15, "optimizer": {"name": "adam", "lr": 0.003}},
-}
 
 
 def png(array: np.ndarray[Any, Any], fmt: str = "PNG") -> str:

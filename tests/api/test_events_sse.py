@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from deepfeat.config import Settings
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
-from tests.api.test_runs import MLP_SPEC
+from tests.helpers.specs import MLP_SPEC
 from tests.keys import key_headers
 
 SSE = {"Accept": "text/event-stream"}

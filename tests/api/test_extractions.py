@@ -17,28 +17,12 @@ from deepfeat.db.models import Extraction
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
 from deepfeat.services.auth import create_key, ensure_project
-from tests import datafiles
-from tests.api.test_encoders import DIGITS_MLP
-from tests.api.test_inference import trained_run
+from tests.helpers.api import submit, text_dataset, trained_run
+from tests.helpers.specs import DIGITS_MLP
 from workers.extractor import execute_extraction
 from workers.reaper import reap_extractions
 
 pytestmark = pytest.mark.engines  # each test runs on torch and on onnx (tests/conftest.py)
-
-
-def submit(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
-    return client.post("/v1/extractions", json=body, headers=headers)
-
-
-def text_dataset(client: TestClient, headers: dict[str, str], n: int = 12) -> str:
-    response = client.post(
-        "/v1/datasets",
-        files={"file": ("notes.jsonl", datafiles.jsonl_bytes(n), "application/octet-stream")},
-        headers=headers,
-    )
-    assert response.status_code == 201, response.text
-    dataset_id: str = response.json()["id"]
-    return dataset_id
 
 
 def download(client: TestClient, headers: dict[str, str], extraction_id: str, name: str) -> Any:

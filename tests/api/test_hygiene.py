@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from service.app import create_app
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 
 def test_api_answers_are_not_sniffed_or_cached(client: TestClient, admin_headers: dict[str, str]) -> None:

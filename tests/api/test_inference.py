@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
-from workers.runner import execute_run
-
-
-def trained_run(client: TestClient, headers: dict[str, str], settings: Settings, spec: dict[str, Any]) -> str:
-    response = client.post("/v1/runs", json=spec, headers=headers)
-    assert response.status_code == 202, response.text
-    run_id: str = response.json()["id"]
-    execute_run(run_id, settings, lambda *_: None)  # what a worker does with the message
-    run = client.get(f"/v1/runs/{run_id}", headers=headers).json()
-    assert run["status"] == "succeeded", run["error"]
-    return run_id
-
-
-def digits(n: int) -> tuple[list[list[float]], list[int]]:
-    data = load_builtin("digits")
-    rng = np.random.default_rng(1)
-    rows = rng.choice(len(data.y), n, replace=False)
-    return data.X[rows].tolist(), data.y[rows].tolist()
+from tests.helpers.api import digits, trained_run
 
 
 def test_classification_predicts_labels_with_probabilities(

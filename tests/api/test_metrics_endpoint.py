@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deepfeat.logs import JsonFormatter
 from service.observability import observe_embedding_batch
-from tests.api.test_runs import MLP_SPEC
+from tests.helpers.specs import MLP_SPEC
 
 
 def scrape(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

@@ -16,7 +16,6 @@ import io
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,18 +30,8 @@ from deepfeat.db.models import Artifact, Dataset
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.image import build_efficientnet
 from deepfeat.storage.local import FileStore
-from tests.api.test_inference import trained_run
-from tests.api.test_runs import MLP_SPEC
-
-
-class Marker:
-    """Unpickling this creates the file at `path` (as `open(path, "w")`): proof that code ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (self.path, "w"))
+from tests.helpers.api import Marker, trained_run
+from tests.helpers.specs import MLP_SPEC
 
 
 def evil_files(marker: Path) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

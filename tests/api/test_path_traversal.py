@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from deepfeat.config import Settings
 from deepfeat.errors import NotFound
 from deepfeat.storage.local import FileStore
-from tests.api.test_route_table import BODIES, World, build_world, csrf_of, fill, protected
-from tests.conftest import ADMIN_KEY
+from tests.helpers.api import csrf_of
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.route_table import BODIES, World, build_world, fill, protected
 
 SECRET = "deepfeat-traversal-sentinel-7f3a"
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 from tests.keys import key_headers
 
 

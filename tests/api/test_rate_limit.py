@@ -13,7 +13,7 @@ from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.services.auth import create_key, ensure_project
-from tests.conftest import ADMIN_KEY, REDIS_URL, requires_redis
+from tests.helpers.env import ADMIN_KEY, REDIS_URL, requires_redis
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

@@ -16,8 +16,8 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
 from deepfeat.storage.local import FileStore
-from tests.api.test_runs import MLP_SPEC
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.specs import MLP_SPEC
 
 
 @pytest.fixture

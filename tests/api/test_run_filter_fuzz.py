@@ -18,8 +18,8 @@ from deepfeat.db.migrate import upgrade
 from deepfeat.db.models import Run
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.specs.run_filter import FilterError, parse_filter
-from tests.api.test_runs import MLP_SPEC
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.specs import MLP_SPEC
 
 FIELDS = [
     "metrics.val_accuracy",

@@ -7,13 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-MLP_SPEC: dict[str, Any] = {
-    "name": "digits-mlp",
-    "dataset": "builtin:digits",
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [64, 32], "activation": "relu", "dropout": 0.1, "init": "he_normal"},
-    "training": {"epochs": 3, "batch_size": 64, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}},
-}
+from tests.helpers.specs import MLP_SPEC
 
 
 def test_submit_queues_the_run_and_show_returns_it(client: TestClient, admin_headers: dict[str, str]) -> None:

@@ -9,23 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-SWEEP: dict[str, Any] = {
-    "name": "lr-search",
-    "base": {
-        "dataset": "builtin:digits",
-        "task": "classification",
-        "model": {"type": "mlp", "hidden": [32]},
-        "training": {"epochs": 3, "optimizer": {"name": "adam", "lr": 0.001}},
-    },
-    "method": "random",
-    "metric": {"name": "val_accuracy", "goal": "maximize"},
-    "parameters": {
-        "training.optimizer.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1},
-        "model.hidden": {"values": [[64], [128, 64]]},
-    },
-    "run_cap": 4,
-    "parallelism": 2,
-}
+from tests.helpers.specs import SWEEP
 
 
 def _with(**changes: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
-from tests.api.test_encoders import DIGITS_MLP
-from tests.api.test_inference import digits, trained_run
+from tests.helpers.api import digits, trained_run
+from tests.helpers.specs import DIGITS_MLP
 from tests.keys import key_headers
 from workers.extractor import execute_extraction
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
-from tests.api.test_encoders import DIGITS_MLP
-from tests.api.test_inference import trained_run
-from tests.api.test_sweeps import SWEEP
+from tests.helpers.api import trained_run
+from tests.helpers.specs import DIGITS_MLP, SWEEP
 from tests.keys import key_headers
 
 

@@ -12,8 +12,8 @@ from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
 from deepfeat.services.auth import create_key, ensure_project
-from tests.api.test_dashboard_pages import sign_in
-from tests.api.test_runs import MLP_SPEC
+from tests.helpers.api import sign_in
+from tests.helpers.specs import MLP_SPEC
 
 
 def heartbeat(name: str, owner: str) -> WorkerBeat:

@@ -12,7 +12,7 @@ from deepfeat.config import Settings
 from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.db.types import utcnow
-from tests.api.test_runs import MLP_SPEC
+from tests.helpers.specs import MLP_SPEC
 
 
 def with_world(world_size: int, **training: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from deepfeat.devstack import free_port
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 
 def test_api_workers_2_starts_two_processes_that_serve(tmp_path: Path) -> None:

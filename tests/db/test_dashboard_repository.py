@@ -11,7 +11,7 @@ from deepfeat.db.models import Run
 from deepfeat.db.repositories.dashboard import DashboardRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_run
+from tests.helpers.db import placeholder_run
 
 
 def run(run_id: str, project: str, status: str, device: str = "cpu", owner: str | None = None) -> Run:

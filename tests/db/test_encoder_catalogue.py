@@ -15,7 +15,7 @@ from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.models import Artifact, Dataset, Encoder, EncoderAlias
 from deepfeat.services.encoders import EncoderService
 from deepfeat.storage.local import FileStore
-from tests.db.conftest import placeholder_run
+from tests.helpers.db import placeholder_run
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import make_session_factory
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_dataset, placeholder_run
+from tests.helpers.db import placeholder_dataset, placeholder_run
 from workers.reaper import reap_once
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from deepfeat.db.models import Run, Worker
 from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.types import utcnow
-from tests.db.conftest import placeholder_run
+from tests.helpers.db import placeholder_run
 
 STALE = stale_after(10.0)
 

@@ -9,22 +9,8 @@ import httpx
 import pytest
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY, REDIS_URL
-
-
-def running_stack(
-    request: pytest.FixtureRequest, tmp_path: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[DevStack]:
-    """The service on the backend named by `request.param`: `embedded`, or `postgres+redis` (CI)."""
-    database_url = broker_url = None
-    if request.param == "postgres+redis":
-        if not REDIS_URL:
-            pytest.skip("DEEPFEAT_TEST_REDIS_URL not set (CI sets it)")
-        database_url, broker_url = request.getfixturevalue("pg_database"), REDIS_URL
-    with DevStack(
-        tmp_path / "var", ADMIN_KEY, database_url, broker_url, extra_env=extra_env or {}
-    ) as running:
-        yield running
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.stack import running_stack
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])

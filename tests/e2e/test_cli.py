@@ -26,7 +26,7 @@ from deepfeat.cli import app
 from deepfeat.client import Client, DeepfeatAPIError
 from deepfeat.devstack import DevStack
 from deepfeat.specs.runs import MetricOut, RunOut
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from deepfeat.cli import app
 from deepfeat.client import Client
 from deepfeat.devstack import DevStack
-from tests.api.test_runs import MLP_SPEC
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.specs import MLP_SPEC
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()

@@ -19,7 +19,7 @@ import pytest
 
 from deepfeat.client import AsyncClient, Client, DeepfeatAPIError
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "encoders.md"

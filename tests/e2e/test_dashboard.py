@@ -4,82 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from deepfeat.devstack import DevStack
 from deepfeat.services.auth import create_key, ensure_project
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_slice import SPEC, wait_for
+from tests.helpers.dashboard import api, browser, live, page, screenshot  # noqa: F401 - the fixtures
+from tests.helpers.specs import SPEC
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENS = Path("/tmp/deepfeat-screens")  # a copy for people to look at; the tmp dir one is the test's
 EPOCHS = 6
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    """One API + worker for the module (embedded DB and broker): browser tests share it to save time."""
-    with DevStack(tmp_path_factory.mktemp("dashboard") / "var", ADMIN_KEY) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def api(live: DevStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; .ci/run does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live: DevStack) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
-    tab = context.new_page()
-    tab.set_default_timeout(30_000)
-    tab.goto("/")
-    expect(tab).to_have_url(re.compile(r"/signin\?next=/$"))
-    tab.fill("#key", ADMIN_KEY)
-    tab.click("button[type=submit]")
-    expect(tab.locator("h1")).to_have_text("Runs")
-    yield tab
-    context.close()
-
-
-def screenshot(page: Page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENS / path.name)
-
-
-def submit(api: httpx.Client, **training: Any) -> str:
+def submit(api: httpx.Client, **training: Any) -> str:  # noqa: F811
     spec = {**SPEC, "training": {**SPEC["training"], **training}}
     response = api.post("/v1/runs", json=spec)
     assert response.status_code == 202, response.text
@@ -87,7 +32,7 @@ def submit(api: httpx.Client, **training: Any) -> str:
     return run_id
 
 
-def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeout_ms: float) -> None:
+def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeout_ms: float) -> None:  # noqa: F811
     """The run page's badge reaches `status`; if not, say what the API and the page's log said."""
     try:
         expect(page.locator(".summary .badge")).to_have_text(status, timeout=timeout_ms)
@@ -97,7 +42,7 @@ def expect_badge(page: Page, api: httpx.Client, run_id: str, status: str, timeou
         raise AssertionError(f"{exc}\nAPI says {shown.status_code} {shown.text}\npage log:\n{log}") from None
 
 
-def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:
+def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) -> None:  # noqa: F811
     deadline = time.monotonic() + timeout_s
     while api.get(f"/v1/runs/{run_id}").json()["status"] != "running":
         assert time.monotonic() < deadline, f"{run_id} did not start"
@@ -105,7 +50,9 @@ def wait_until_running(api: httpx.Client, run_id: str, timeout_s: float = 60) ->
 
 
 def test_the_run_page_follows_a_run_from_queued_to_succeeded(
-    page: Page, api: httpx.Client, tmp_path: Path
+    page: Page,  # noqa: F811
+    api: httpx.Client,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     blocker = submit(api, epochs=500)  # keeps the one worker busy, so ours surely starts out queued
     wait_until_running(api, blocker)
@@ -147,7 +94,7 @@ def test_the_run_page_follows_a_run_from_queued_to_succeeded(
     screenshot(page, tmp_path, "run-page")
 
 
-def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_path: Path) -> None:
+def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_path: Path) -> None:  # noqa: F811
     run_id = submit(api, epochs=400)
     page.goto(f"/runs/{run_id}")
     expect_badge(page, api, run_id, "running", 60_000)
@@ -182,7 +129,7 @@ def test_a_run_is_cancelled_from_its_page(page: Page, api: httpx.Client, tmp_pat
     screenshot(page, tmp_path, "compare")
 
 
-def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -> None:
+def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -> None:  # noqa: F811
     from deepfeat.db.session import make_engine, make_session_factory
 
     engine = make_engine(f"sqlite:///{live.data_dir / 'deepfeat.db'}")
@@ -201,7 +148,7 @@ def test_a_run_of_another_project_is_not_reachable(page: Page, live: DevStack) -
     assert page.request.get(f"/runs/{theirs}/artifacts/receipt.json").status == 404
 
 
-def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:
+def test_metrics_count_the_runs_and_the_requests(live: DevStack, api: httpx.Client) -> None:  # noqa: F811
     run_id = submit(api, epochs=1)
     wait_for(api, run_id)
     with api.stream("GET", f"/v1/runs/{run_id}/events", headers={"Accept": "text/event-stream"}) as stream:
@@ -247,7 +194,9 @@ AUTOENCODER = {
 
 
 def test_the_workers_page_lists_the_running_worker_with_its_device(
-    page: Page, api: httpx.Client, tmp_path: Path
+    page: Page,  # noqa: F811
+    api: httpx.Client,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     workers = api.get("/v1/workers").json()["data"]
     assert len(workers) == 1, workers  # the stack's one worker, from its heartbeat
@@ -272,7 +221,9 @@ def test_the_workers_page_lists_the_running_worker_with_its_device(
 
 
 def test_an_autoencoder_run_shows_reconstructions_and_the_anomaly_histogram(
-    page: Page, api: httpx.Client, tmp_path: Path
+    page: Page,  # noqa: F811
+    api: httpx.Client,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     response = api.post("/v1/runs", json=AUTOENCODER)
     assert response.status_code == 202, response.text
@@ -328,7 +279,7 @@ def test_an_autoencoder_run_shows_reconstructions_and_the_anomaly_histogram(
     screenshot(page, tmp_path, "encoders")
 
 
-def test_the_datasets_page_previews_rows(page: Page, api: httpx.Client, tmp_path: Path) -> None:
+def test_the_datasets_page_previews_rows(page: Page, api: httpx.Client, tmp_path: Path) -> None:  # noqa: F811
     digits = api.post("/v1/datasets", json={"builtin": "digits"}).json()["id"]
     page.goto("/datasets")
     page.click(f"a[href='/datasets/{digits}'][data-role=preview-link]")

@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_dashboard import browser, page, screenshot
-from tests.e2e.test_slice import SPEC
+from tests.helpers.dashboard import browser, page, screenshot
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.specs import SPEC
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser", "page"]  # fixtures used by name

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_dashboard import api, browser, live, page, screenshot  # noqa: F401 - the fixtures
-from tests.e2e.test_dashboard import pytestmark as pytestmark  # e2e
-from tests.e2e.test_slice import wait_for
+from tests.helpers.dashboard import api, browser, live, page, screenshot  # noqa: F401 - the fixtures
+from tests.helpers.waiting import wait_for
+
+pytestmark = pytest.mark.e2e
 
 EPOCHS = 5
 GAN = {

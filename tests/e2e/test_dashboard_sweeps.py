@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_dashboard import api, browser, live, page, screenshot  # noqa: F401 - shared fixtures
+from tests.helpers.dashboard import api, browser, live, page, screenshot  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY, REDIS_URL
-from tests.e2e.test_faults import FAST_RECOVERY, SLOW, metric_epochs, wait_until
-from tests.e2e.test_slice import wait_for
+from tests.helpers.env import ADMIN_KEY, REDIS_URL
+from tests.helpers.waiting import FAST_RECOVERY, SLOW, metric_epochs, wait_for, wait_until
 from tests.processes import follower_processes, ranks_under
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from deepfeat.devstack import DevStack
-from tests.e2e.test_dashboard import browser  # noqa: F401 - the dashboard tests' Chromium fixture
+from tests.helpers.dashboard import browser  # noqa: F401 - the dashboard tests' Chromium fixture
 
 pytestmark = pytest.mark.e2e
 

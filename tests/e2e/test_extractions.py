@@ -14,7 +14,7 @@ import pytest
 from deepfeat.client import Client
 from deepfeat.devstack import DevStack
 from tests import datafiles
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 N = 80  # more than one chunk (64 rows)

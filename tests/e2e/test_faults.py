@@ -6,53 +6,23 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from deepfeat.config import Settings
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY, REDIS_URL
-from tests.e2e.conftest import running_stack
-from tests.e2e.test_slice import wait_for
+from tests.helpers.env import ADMIN_KEY, REDIS_URL
+from tests.helpers.stack import running_stack
+from tests.helpers.waiting import FAST_RECOVERY, SLOW, metric_epochs, wait_for, wait_until
 from workers.queue import Enqueuer
 
 pytestmark = pytest.mark.e2e
-
-# Short leases and a busy reaper so a lost worker is noticed in seconds, not minutes.
-FAST_RECOVERY = {
-    "DEEPFEAT_LEASE_SECONDS": "5",
-    "DEEPFEAT_HEARTBEAT_SECONDS": "0.5",
-    "DEEPFEAT_REAPER_INTERVAL_S": "0.5",
-    "DEEPFEAT_REQUEUE_QUEUED_AFTER_S": "2",
-}
-# About a second per epoch on one core: slow enough to hit mid-run.
-SLOW: dict[str, Any] = {
-    "dataset": "builtin:digits",
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [2048, 2048]},
-    "training": {"epochs": 10, "batch_size": 32, "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9}},
-}
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevStack]:
     yield from running_stack(request, tmp_path, FAST_RECOVERY)
-
-
-def wait_until(api: httpx.Client, run_id: str, predicate: Any, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = api.get(f"/v1/runs/{run_id}").json()
-        if predicate(run):
-            return run
-        time.sleep(0.1)
-    raise TimeoutError(f"{run_id}: {run}")
-
-
-def metric_epochs(api: httpx.Client, run_id: str) -> list[int]:
-    return [m["epoch"] for m in api.get(f"/v1/runs/{run_id}/metrics", params={"key": "loss"}).json()]
 
 
 def test_kill_9_mid_run_resumes_from_the_checkpoint_on_a_new_worker(

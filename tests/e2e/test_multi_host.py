@@ -18,9 +18,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY, PG_URL, REDIS_URL, _admin_conninfo
-from tests.e2e.test_faults import FAST_RECOVERY, metric_epochs, wait_until
-from tests.e2e.test_slice import wait_for
+from tests.helpers.env import ADMIN_KEY, PG_URL, REDIS_URL, admin_conninfo
+from tests.helpers.waiting import FAST_RECOVERY, metric_epochs, wait_for, wait_until
 from tests.s3server import CREDENTIALS
 
 pytestmark = [
@@ -46,7 +45,7 @@ def hosts(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     assert PG_URL
     assert REDIS_URL
     name = f"deepfeat_{secrets.token_hex(6)}"
-    with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+    with psycopg.connect(admin_conninfo(PG_URL), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     bucket = f"hosts-{secrets.token_hex(6)}"
@@ -70,7 +69,7 @@ def hosts(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             finally:
                 c.stop()
     finally:
-        with psycopg.connect(_admin_conninfo(PG_URL), autocommit=True) as conn:
+        with psycopg.connect(admin_conninfo(PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

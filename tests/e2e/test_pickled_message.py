@@ -10,8 +10,8 @@ import httpx
 
 from deepfeat.config import Settings
 from deepfeat.devstack import DevStack
-from tests.api.test_no_code_from_data import Marker
-from tests.api.test_runs import MLP_SPEC
+from tests.helpers.api import Marker
+from tests.helpers.specs import MLP_SPEC
 from workers.queue import TRAIN_TASK, make_celery
 
 

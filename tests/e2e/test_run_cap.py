@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from deepfeat.devstack import DevStack
-from tests.api.test_runs import MLP_SPEC
-from tests.conftest import ADMIN_KEY, REDIS_URL
+from tests.helpers.env import ADMIN_KEY, REDIS_URL
+from tests.helpers.specs import MLP_SPEC
 
 SPEC = {
     **MLP_SPEC,

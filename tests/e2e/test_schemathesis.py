@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from deepfeat.config import Settings
 from deepfeat.devstack import DevStack
 from service.app import create_app
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import time
-from typing import Any
 
 import httpx
 import pytest
 from safetensors.torch import load
 
 from deepfeat.devstack import DevStack
+from tests.helpers.specs import SPEC
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-SPEC: dict[str, Any] = {
-    "name": "digits-mlp",
-    "dataset": "builtin:digits",
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [128, 64], "activation": "relu", "init": "he_normal"},
-    "training": {"epochs": 8, "batch_size": 64, "optimizer": {"name": "adam", "lr": 0.003}, "seed": 0},
-}
-
-
-def wait_for(api: httpx.Client, run_id: str, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = api.get(f"/v1/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "cancelled"):
-            return run
-        time.sleep(0.2)
-    raise TimeoutError(f"run {run_id} still {run['status']} after {timeout_s}s")
 
 
 def test_digits_mlp_trains_to_90_percent_with_metrics_and_weights(api: httpx.Client) -> None:

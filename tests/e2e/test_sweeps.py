@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
-from tests.e2e.conftest import running_stack
+from tests.helpers.env import ADMIN_KEY
+from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.e2e
 

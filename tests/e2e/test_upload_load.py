@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 

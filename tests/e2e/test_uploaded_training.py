@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests import datafiles
-from tests.e2e.test_slice import wait_for
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

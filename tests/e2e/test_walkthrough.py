@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

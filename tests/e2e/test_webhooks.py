@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from deepfeat.devstack import DevStack
-from tests.conftest import ADMIN_KEY
+from tests.helpers.env import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 ENV = {

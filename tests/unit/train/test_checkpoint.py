@@ -19,46 +19,14 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
 from deepfeat.train.job import train
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import CLASSIFY, Crash, CrashingRecorder, Recorder, stable
 
-CLASSIFY: dict[str, Any] = {
-    "dataset": "builtin:digits",
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [32], "dropout": 0.2, "batchnorm": True},
-    "training": {
-        "epochs": 5,
-        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        "scheduler": {"name": "cosine"},
-        "early_stopping": {"metric": "val_loss", "patience": 10},
-    },
-}
 GAN: dict[str, Any] = {
     "dataset": "builtin:digits",
     "task": "gan",
     "model": {"type": "gan", "latent_dim": 8},
     "training": {"epochs": 4},
 }
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashingRecorder(Recorder):
-    """Dies when asked to record `at_epoch`, after the previous epoch's checkpoint was written."""
-
-    def __init__(self, at_epoch: int) -> None:
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        if epoch == self.at_epoch:
-            raise Crash
-        super().epoch_end(epoch, step, metrics)
-
-
-def _stable(epochs: list[dict[str, float]]) -> list[dict[str, float]]:
-    return [{k: v for k, v in e.items() if k not in ("epoch_time", "samples_per_s")} for e in epochs]
 
 
 @pytest.mark.parametrize("document", [CLASSIFY, GAN], ids=["classification", "gan"])
@@ -78,7 +46,7 @@ def test_a_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, document: di
 
     assert outcome.receipt["resumed_from_epoch"] == 2
     assert [e["epoch"] for e in second.epochs] == list(range(3, spec.training.epochs + 1))
-    assert _stable(first.epochs + second.epochs) == _stable(straight.epochs)
+    assert stable(first.epochs + second.epochs) == stable(straight.epochs)
 
 
 WRITER = """

@@ -9,7 +9,7 @@ from deepfeat.specs.model import MLPSpec
 from deepfeat.train.device import placement
 from deepfeat.train.loop import ForwardBackward
 from deepfeat.train.objectives import Classification
-from tests.unit.train.test_training import Recorder, spec
+from tests.helpers.training import Recorder, spec
 
 
 def test_a_gpu_request_without_cuda_falls_back_to_cpu_fp32() -> None:

@@ -12,7 +12,7 @@ from deepfeat.specs.model import MLPSpec
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.diagnostics import Diagnostics, warnings_for
 from deepfeat.train.job import train
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import Recorder
 
 
 def run(model: dict[str, object], epochs: int = 2, **training: object) -> Recorder:

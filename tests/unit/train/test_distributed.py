@@ -17,8 +17,8 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.launch import RankLost, train_on_ranks
+from tests.helpers.training import Recorder
 from tests.processes import follower_processes, ranks_under
-from tests.unit.train.test_training import Recorder
 
 # Short collective timeout: a hung rank is noticed in seconds.
 FAST = {"dist_timeout_s": 3.0, "dist_startup_timeout_s": 120.0}

@@ -12,7 +12,7 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.job import train
 from deepfeat.train.setup import metric_names
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import Recorder
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "examples").glob("*.json"))
 

@@ -29,7 +29,7 @@ from deepfeat.train.setup import setup_run
 from deepfeat.train.splits import split_indices
 from tests.gan_data import SETS, dataset
 from tests.gan_reference import train_reference
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import Recorder
 
 SEEDS = (0, 1, 2)
 EPOCHS = 4

@@ -21,8 +21,7 @@ from deepfeat.train.job import train
 from deepfeat.train.loop import Tensors, fit
 from deepfeat.train.setup import setup_run
 from deepfeat.train.stored_checkpoints import StoredCheckpoints
-from tests.unit.train.test_checkpoint import CLASSIFY, Crash, CrashingRecorder, _stable
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import CLASSIFY, Crash, CrashingRecorder, Recorder, stable
 
 
 def test_batches_from_a_memory_map_equal_those_of_prebuilt_tensors(tmp_path: Path) -> None:
@@ -47,7 +46,7 @@ def test_batches_from_a_memory_map_equal_those_of_prebuilt_tensors(tmp_path: Pat
             fit_input_norm(setup.model.input_norm, train_part)
         recorder = Recorder()
         fit(setup.model, setup.objective, train_part, val, spec.training, recorder)
-        results.append(_stable(recorder.epochs))
+        results.append(stable(recorder.epochs))
     assert results[0] == results[1]
 
 
@@ -82,7 +81,7 @@ def test_a_run_resumes_on_another_machine_from_checkpoints_in_s3(
     second = Recorder()
     outcome = train(spec, data, second, Settings(), elsewhere)
     assert outcome.receipt["resumed_from_epoch"] == 2
-    assert _stable(first.epochs + second.epochs) == _stable(straight.epochs)
+    assert stable(first.epochs + second.epochs) == stable(straight.epochs)
     # Only the latest checkpoint's objects stay, and clearing removes them.
     assert len([k for k in _keys(elsewhere) if not k.endswith("latest.json")]) == 2
     elsewhere.clear()

@@ -11,7 +11,7 @@ from torch import nn
 from deepfeat.train.device import placement
 from deepfeat.train.loop import ForwardBackward
 from deepfeat.train.objectives import Regression
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import Recorder
 
 
 class FitsOnly(nn.Module):

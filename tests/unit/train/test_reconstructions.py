@@ -15,7 +15,7 @@ from deepfeat.train.job import train
 from deepfeat.train.reconstructions import SAMPLES, error_histogram
 from service.dashboard.pages import templates
 from service.dashboard.svg import histogram_chart, histogram_from_quantiles
-from tests.unit.train.test_training import Recorder
+from tests.helpers.training import Recorder
 
 
 def autoencoder(dataset: str) -> RunSpec:

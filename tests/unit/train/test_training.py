@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import safetensors.torch
 
@@ -12,39 +10,7 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.job import train
 from deepfeat.train.setup import setup_run
-
-
-class Recorder:
-    def __init__(self, stop_after_checks: int | None = None) -> None:
-        self.epochs: list[dict[str, float]] = []
-        self.warnings: list[str] = []
-        self.artifacts: dict[str, bytes] = {}
-        self.checks = 0
-        self.stop_after_checks = stop_after_checks
-
-    def epoch_end(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        self.epochs.append({"epoch": epoch, "step": step, **metrics})
-
-    def warn(self, message: str, data: dict[str, Any]) -> None:
-        self.warnings.append(message)
-
-    def artifact(self, name: str, content: bytes, media_type: str) -> None:
-        self.artifacts[name] = content
-
-    def should_stop(self) -> bool:
-        self.checks += 1
-        return self.stop_after_checks is not None and self.checks >= self.stop_after_checks
-
-
-def spec(**training: Any) -> RunSpec:
-    return RunSpec.model_validate(
-        {
-            "dataset": "builtin:digits",
-            "task": "classification",
-            "model": {"type": "mlp", "hidden": [64], "init": "he_normal"},
-            "training": {"epochs": 6, "batch_size": 64, **training},
-        }
-    )
+from tests.helpers.training import Recorder, spec
 
 
 def test_mlp_learns_digits_above_90_percent() -> None:
