@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from deepfeat.db.session import commit, rollback
+from deepfeat.db.session import unit_of_work
 from deepfeat.services.auth import Principal, authenticate
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
@@ -34,15 +34,8 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 def db_session(state: State) -> Iterator[Session]:
-    session = state.sessions()
-    try:
+    with unit_of_work(state.sessions) as session:  # commits, then runs after-commit work (enqueueing)
         yield session
-        commit(session)  # then runs after-commit work such as enqueueing
-    except BaseException:
-        rollback(session)
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit when the endpoint returns, before the response goes out. FastAPI's default

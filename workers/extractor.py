@@ -21,23 +21,25 @@ import torch
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Artifact, Extraction
+from deepfeat.db.models import Extraction
 from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.encoders import EncoderRepository
 from deepfeat.db.repositories.extractions import ExtractionLeases
+from deepfeat.db.session import unit_of_work
 from deepfeat.encoders.catalogue import PRETRAINED, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions
 from deepfeat.encoders.extract import write_embeddings, write_row_ids
 from deepfeat.encoders.runtime import gpu_device
-from deepfeat.ids import new_id
 from deepfeat.services.datasets import load_arrays
 from deepfeat.services.encoders import EncoderService
 from deepfeat.storage import ArtifactStore
 from deepfeat.storage.backends import open_store
-from workers.reporter import PREEMPT, LeaseLost, Preempted
+from workers.lifecycle import PREEMPT, LeaseLost, Outputs, Preempted, claim_or_skip, finish, requeue
 from workers.runner import Enqueue, lease_owner, sessions_for
 
 log = logging.getLogger(__name__)
+NPY = "application/x-npy"
+FILES = ("embeddings.npy", "row_ids.npy")  # what a job leaves, in `store.tmp_dir` until adopted
 PROGRESS_EVERY_S = 1.0  # progress + lease + cancel check at most this often (one small UPDATE)
 
 
@@ -65,11 +67,10 @@ class ExtractionProgress:
         if now < self._next and rows_done < self.rows_total:
             return
         self._next = now + min(PROGRESS_EVERY_S, self.settings.heartbeat_seconds)
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             row = ExtractionLeases(session).renew(
                 self.extraction_id, self.attempt, self.settings.lease_seconds, self.progress
             )
-            session.commit()
         if row is None:
             raise LeaseLost
         if row.cancel_requested:
@@ -86,16 +87,10 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
     owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = ExtractionLeases(session)
-        if PREEMPT.is_set():  # this worker is shutting down: leave the job to another one
-            job = leases.get(extraction_id)
-            if job is not None and job.status == "queued":
-                enqueue(extraction_id, job.device)
-            return
-        attempt = leases.claim(extraction_id, owner, settings.lease_seconds)
+        claim = lambda: leases.claim(extraction_id, owner, settings.lease_seconds)  # noqa: E731
+        attempt = claim_or_skip(leases, extraction_id, claim, enqueue, log)
         if attempt is None:
-            log.info("extraction %s not claimable; skipping", extraction_id)
             return
-        session.commit()
         job = leases.get(extraction_id)
         assert job is not None
         try:
@@ -121,7 +116,19 @@ def execute_extraction(extraction_id: str, settings: Settings, enqueue: Enqueue)
             embedder, options, data.X, tmp / "embeddings.npy", beat, settings.extraction_chunk_rows
         )
         write_row_ids(data.n_rows, tmp / "row_ids.npy")
-        _store(sessions, store, extraction_id, attempt, project_id, tmp, dim, beat.progress)
+        outputs = Outputs(store, project_id, [(name, NPY, tmp / name) for name in FILES])
+        values = {"dim": dim}
+        if not finish(
+            sessions,
+            ExtractionLeases,
+            extraction_id,
+            attempt,
+            "succeeded",
+            progress=beat.progress,
+            values=values,
+            outputs=outputs,
+        ):
+            log.warning("extraction %s attempt %d finished after losing its lease", extraction_id, attempt)
     except LeaseLost:
         log.warning(
             "extraction %s attempt %d lost its lease; another attempt owns it", extraction_id, attempt
@@ -149,48 +156,11 @@ def _embedder(session: Session, job: Extraction, store: ArtifactStore, settings:
     return EncoderService(session, job.project_id, settings, store).run_embedder(encoder.run_id)
 
 
-def _store(
-    sessions: sessionmaker[Session],
-    store: ArtifactStore,
-    extraction_id: str,
-    attempt: int,
-    project_id: str,
-    folder: Path,
-    dim: int,
-    progress: dict[str, Any],
-) -> None:
-    with sessions() as session:
-        leases = ExtractionLeases(session)
-        for name in ("embeddings.npy", "row_ids.npy"):
-            blob = store.adopt(folder / name)
-            leases.add_artifact(
-                Artifact(
-                    id=new_id("art"),
-                    project_id=project_id,
-                    extraction_id=extraction_id,
-                    name=name,
-                    media_type="application/x-npy",
-                    path=blob.key,
-                    sha256=blob.sha256,
-                    size_bytes=blob.size_bytes,
-                )
-            )
-        if leases.finish(extraction_id, attempt, "succeeded", progress=progress, dim=dim):
-            session.commit()
-        else:
-            session.rollback()
-            log.warning("extraction %s attempt %d finished after losing its lease", extraction_id, attempt)
-
-
 def _requeue(
     sessions: sessionmaker[Session], extraction_id: str, attempt: int, device: str, enqueue: Enqueue
 ) -> None:
-    with sessions() as session:
-        if not ExtractionLeases(session).requeue(extraction_id, attempt, count_attempt=False):
-            return
-        session.commit()
-    enqueue(extraction_id, device)
-    log.info("extraction %s preempted and requeued", extraction_id)
+    if requeue(sessions, ExtractionLeases, extraction_id, attempt, device, enqueue, count_attempt=False):
+        log.info("extraction %s preempted and requeued", extraction_id)
 
 
 def _finish(
@@ -202,6 +172,4 @@ def _finish(
     error: str | None = None,
     progress: dict[str, Any] | None = None,
 ) -> None:
-    with sessions() as session:
-        if ExtractionLeases(session).finish(extraction_id, attempt, status, error=error, progress=progress):
-            session.commit()
+    finish(sessions, ExtractionLeases, extraction_id, attempt, status, error=error, progress=progress)

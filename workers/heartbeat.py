@@ -15,6 +15,7 @@ import billiard.process
 
 from deepfeat.config import Settings
 from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
+from deepfeat.db.session import unit_of_work
 from deepfeat.db.types import utcnow
 from deepfeat.processes import Device, probe_device
 from workers.runner import lease_owner, sessions_for
@@ -54,11 +55,10 @@ class HeartbeatThread(threading.Thread):
             cpu_cores=os.cpu_count(),
             gpus=self.device.gpus,
         )
-        with sessions_for(self.settings)() as session:
+        with unit_of_work(sessions_for(self.settings)) as session:
             repo = WorkerRepository(session)
             repo.beat(beat)
             repo.prune(utcnow() - max(FORGET_AFTER, stale_after(self.settings.heartbeat_seconds)))
-            session.commit()
 
     def run(self) -> None:
         while True:
@@ -74,8 +74,7 @@ class HeartbeatThread(threading.Thread):
         self.stopped.set()
         self.join(timeout_s)
         try:
-            with sessions_for(self.settings)() as session:
+            with unit_of_work(sessions_for(self.settings)) as session:
                 WorkerRepository(session).remove(self.worker_id)
-                session.commit()
         except Exception:
             log.exception("could not remove this worker's heartbeat row; it goes stale by itself")

@@ -24,6 +24,7 @@ from deepfeat.db.models import Run
 from deepfeat.db.repositories.extractions import ExtractionLeases
 from deepfeat.db.repositories.fencing import FencedLeases, Leased, lost_worker_error
 from deepfeat.db.repositories.leases import LeaseRepository
+from deepfeat.db.session import unit_of_work
 from deepfeat.db.types import utcnow
 from workers.runner import Enqueue, sessions_for
 from workers.sweeps import advance_every_sweep
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     """One pass over runs; returns what it did, by action."""
     now = utcnow()
-    with sessions_for(settings)() as session:
+    with unit_of_work(sessions_for(settings)) as session:
         leases = LeaseRepository(session)
         counts, resend, ended = _settle_expired(leases, now, lambda run: _settle(leases, run, now))
         for project_id in sorted({run.project_id for run in ended}):  # a slot under the cap is free
@@ -42,7 +43,6 @@ def reap_once(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
                 leases.touch(run_id)
                 resend.append((run_id, device))
         _resend_stale(leases, settings, now, counts, resend)
-        session.commit()
     _send(resend, enqueue, counts, "reaper")
     return counts
 
@@ -69,11 +69,10 @@ def _settle(leases: LeaseRepository, run: Run, now: datetime) -> str | None:
 def reap_extractions(settings: Settings, enqueue: Enqueue) -> dict[str, int]:
     """One pass over extraction jobs (`enqueue` sends an extraction id); returns what it did."""
     now = utcnow()
-    with sessions_for(settings)() as session:
+    with unit_of_work(sessions_for(settings)) as session:
         leases = ExtractionLeases(session)
         counts, resend, _ = _settle_expired(leases, now, lambda job: leases.settle_expired(job, now))
         _resend_stale(leases, settings, now, counts, resend)
-        session.commit()
     _send(resend, enqueue, counts, "reaper (extractions)")
     return counts
 

@@ -3,34 +3,22 @@ cancel flag, preemption and the soft time limit."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
-from deepfeat.db.models import Artifact
 from deepfeat.db.repositories.leases import LeaseRepository
-from deepfeat.ids import new_id
+from deepfeat.db.session import unit_of_work
 from deepfeat.services.runs import cancel_flag
 from deepfeat.services.signals import single_host
 from deepfeat.storage.backends import open_store
+from workers.lifecycle import PREEMPT, LeaseLost, Preempted, store_artifact
 from workers.sweeps import Judge
 
 CANCEL_POLL_S = 0.25  # how often the loop asks the DB whether the run was cancelled
 SUMMARY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "val_mae", "d_loss", "g_loss")
-
-# Set by the worker process's SIGTERM handler (workers/celery_app.py): finish the step, requeue, exit.
-PREEMPT = threading.Event()
-
-
-class LeaseLost(Exception):
-    """Another attempt owns the run now (our lease expired); stop without writing anything else."""
-
-
-class Preempted(Exception):
-    """The worker is shutting down: the run goes back to the queue and resumes from its checkpoint."""
 
 
 class TimeLimitExceeded(Exception):
@@ -75,7 +63,7 @@ class DbReporter:
             "step": step,
             "eta_seconds": round(eta, 1),
         }
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             leases = LeaseRepository(session)
             if leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress) is None:
                 raise LeaseLost(self.run_id)
@@ -87,7 +75,6 @@ class DbReporter:
                 f"epoch {epoch}/{self.total_epochs}: {summary}",
                 data={"epoch": epoch, "step": step, "metrics": metrics},
             )
-            session.commit()
         self._next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
         self.last_metrics = metrics
         reason = self.judge()
@@ -96,30 +83,17 @@ class DbReporter:
 
     def artifact(self, name: str, content: bytes, media_type: str) -> None:
         """A file the run produced while training (e.g. a GAN's sample grid per epoch)."""
-        blob = open_store(self.settings).put_bytes(content)
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             leases = LeaseRepository(session)
             run = leases.get(self.run_id)
             if run is None or run.attempt != self.attempt:
                 raise LeaseLost(self.run_id)
-            leases.add_artifact(
-                Artifact(
-                    id=new_id("art"),
-                    project_id=run.project_id,
-                    run_id=self.run_id,
-                    name=name,
-                    media_type=media_type,
-                    path=blob.key,
-                    sha256=blob.sha256,
-                    size_bytes=blob.size_bytes,
-                )
-            )
-            session.commit()
+            store = open_store(self.settings)
+            store_artifact(leases, store, self.run_id, run.project_id, name, media_type, content)
 
     def warn(self, message: str, data: dict[str, Any]) -> None:
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             LeaseRepository(session).add_event(self.run_id, "warning", message, level="warning", data=data)
-            session.commit()
 
     def should_stop(self) -> bool:
         if PREEMPT.is_set():
@@ -136,11 +110,10 @@ class DbReporter:
         limit = self.settings.run_time_limit_s
         if limit is not None and now - self.started > limit:
             raise TimeLimitExceeded(f"timeout: the run exceeded its time limit of {limit:g} s")
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             leases = LeaseRepository(session)
             if now >= self._next_heartbeat:
                 run = leases.renew(self.run_id, self.attempt, self.settings.lease_seconds, self.progress)
-                session.commit()
                 self._next_heartbeat = now + self.settings.heartbeat_seconds
             else:
                 run = leases.get(self.run_id)

@@ -23,13 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
-from deepfeat.db.models import Artifact
 from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.leases import LeaseRepository
-from deepfeat.db.session import make_engine, make_session_factory
+from deepfeat.db.session import make_engine, make_session_factory, unit_of_work
 from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import ArtifactCorrupt
-from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
 from deepfeat.services.encoders import EncoderService
@@ -41,7 +39,9 @@ from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import TrainOutcome
 from deepfeat.train.launch import RankLost, train_on_ranks
 from deepfeat.train.stored_checkpoints import StoredCheckpoints
-from workers.reporter import PREEMPT, DbReporter, LeaseLost, Preempted, Pruned, TimeLimitExceeded
+from workers import lifecycle
+from workers.lifecycle import PREEMPT, LeaseLost, Preempted, claim_or_skip
+from workers.reporter import DbReporter, Pruned, TimeLimitExceeded
 from workers.settle import finish, requeue_preempted, retry
 from workers.sweeps import advance_sweeps, finish_pruned
 
@@ -88,36 +88,26 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
     owner = lease_owner(os.getpid())
     with sessions() as session:
         leases = LeaseRepository(session)
-        if PREEMPT.is_set():  # this worker is shutting down: leave the run to another one
-            run = leases.get(run_id)
-            if run is not None and run.status == "queued":
-                enqueue(run_id, run.device)
-            return
         cap = settings.max_concurrent_runs_per_project
-        attempt = leases.claim(run_id, owner, settings.lease_seconds, cap)
-        if attempt is None:
-            session.rollback()
-            run = leases.get(run_id)
-            if run is not None and run.status == "queued":
-                # Its project is at its cap, or an older run of the project waits ahead of it: it stays
-                # queued, and the next run of the project to start or end sends it again
-                # (start_waiting); the reaper's re-send of stale queued runs backs that up.
-                log.info(
-                    "run %s left queued: its project is at its cap (%d) or an older run goes first",
-                    run_id,
-                    cap,
-                )
-                return
-            # Finished, cancelled, unknown, or held by a live worker (a duplicate delivery): nothing to do.
-            log.info("run %s not claimable; skipping", run_id)
-            return
-        leases.add_event(
+        attempt = claim_or_skip(
+            leases,
             run_id,
-            "status",
-            f"running (attempt {attempt}) on {owner}",
-            data={"status": "running", "attempt": attempt, "worker": owner},
+            lambda: leases.claim(run_id, owner, settings.lease_seconds, cap),
+            enqueue,
+            log,
+            started=lambda attempt: leases.add_event(
+                run_id,
+                "status",
+                f"running (attempt {attempt}) on {owner}",
+                data={"status": "running", "attempt": attempt, "worker": owner},
+            ),
+            # Its project is at its cap, or an older run of the project waits ahead of it: it stays
+            # queued, and the next run of the project to start or end sends it again (start_waiting);
+            # the reaper's re-send of stale queued runs backs that up.
+            waiting=f"left queued: its project is at its cap ({cap}) or an older run goes first",
         )
-        session.commit()
+        if attempt is None:
+            return
         run = leases.get(run_id)
         assert run is not None
         try:
@@ -231,33 +221,24 @@ def _store_results(
         ),
         *((name, media_type, content) for name, (media_type, content) in outcome.files.items()),
     ]
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        for name, media_type, content in files:
-            blob = store.put_bytes(content)
-            leases.add_artifact(
-                Artifact(
-                    id=new_id("art"),
-                    project_id=job.project_id,
-                    run_id=run_id,
-                    name=name,
-                    media_type=media_type,
-                    path=blob.key,
-                    sha256=blob.sha256,
-                    size_bytes=blob.size_bytes,
-                )
-            )
-        if leases.finish(run_id, attempt, "succeeded", best=outcome.result.best, progress=progress):
-            leases.add_event(
-                run_id,
-                "status",
-                f"succeeded after {outcome.result.epochs_run} epochs ({outcome.result.stopped})",
-                data={"status": "succeeded"},
-            )
-            session.commit()
-        else:
-            session.rollback()
-            log.warning("run %s attempt %d finished after losing its lease; results dropped", run_id, attempt)
+    ended = lifecycle.finish(
+        sessions,
+        LeaseRepository,
+        run_id,
+        attempt,
+        "succeeded",
+        progress=progress,
+        values={"best_metrics": outcome.result.best},
+        outputs=lifecycle.Outputs(store, job.project_id, files),
+        then=lambda leases: leases.add_event(
+            run_id,
+            "status",
+            f"succeeded after {outcome.result.epochs_run} epochs ({outcome.result.stopped})",
+            data={"status": "succeeded"},
+        ),
+    )
+    if not ended:
+        log.warning("run %s attempt %d finished after losing its lease; results dropped", run_id, attempt)
 
 
 def _context(
@@ -277,12 +258,11 @@ def start_waiting(
 ) -> None:
     """A slot of the project may have freed: send its oldest queued runs that now fit under the cap.
     Read after the finish was committed, so two runs ending at once cannot both miss a waiting run."""
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         leases = LeaseRepository(session)
         waiting = leases.startable(project_id, settings.max_concurrent_runs_per_project)
         for run_id, _ in waiting:
             leases.touch(run_id)  # the reaper need not re-send it too
-        session.commit()
     for run_id, device in waiting:
         enqueue(run_id, device)
     advance_sweeps(sessions, project_id, settings, enqueue)  # a trial ended: its sweep may propose more

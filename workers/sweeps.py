@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from deepfeat.config import Settings
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.repositories.sweeps import running_sweep_projects
-from deepfeat.db.session import commit
+from deepfeat.db.session import unit_of_work
 from deepfeat.services.runs import Enqueue
 from deepfeat.services.sweeps import SweepService
 from deepfeat.storage.backends import open_store
+from workers.lifecycle import finish
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,9 @@ def advance_sweeps(
     """Propose trials for the project's running sweeps where a slot is free, or finish them. Never
     raises: what fails now is tried again on the next reaper tick."""
     try:
-        with sessions() as session:
+        with unit_of_work(sessions) as session:  # then the new trials are enqueued
             store = open_store(settings)
             SweepService(session, project_id, settings, store).advance_all(enqueue)
-            commit(session)  # then the new trials are enqueued
     except Exception:
         log.exception("advancing the sweeps of project %s failed; the reaper tries again", project_id)
 
@@ -52,15 +52,13 @@ class Judge:
         """The reason to stop the run now, or None."""
         if self.in_sweep is False:
             return None
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             run = LeaseRepository(session).get(self.run_id)
             self.in_sweep = run is not None and run.sweep_id is not None
             if run is None or not self.in_sweep:
                 return None
             store = open_store(self.settings)
-            reason = SweepService(session, run.project_id, self.settings, store).judge(run)
-            session.commit()
-            return reason
+            return SweepService(session, run.project_id, self.settings, store).judge(run)
 
 
 def finish_pruned(
@@ -73,10 +71,16 @@ def finish_pruned(
 ) -> None:
     """End a trial its sweep stopped: status `pruned`, the reason in `error` and the event log, and its
     last epoch's metrics as its best (it keeps its metrics; no weights are stored)."""
-    with sessions() as session:
-        leases = LeaseRepository(session)
-        if leases.finish(run_id, attempt, "pruned", error=reason, best=metrics, progress=progress):
-            leases.add_event(
-                run_id, "status", f"pruned: {reason}", data={"status": "pruned", "error": reason}
-            )
-            session.commit()
+    finish(
+        sessions,
+        LeaseRepository,
+        run_id,
+        attempt,
+        "pruned",
+        error=reason,
+        progress=progress,
+        values={"best_metrics": metrics},
+        then=lambda leases: leases.add_event(
+            run_id, "status", f"pruned: {reason}", data={"status": "pruned", "error": reason}
+        ),
+    )

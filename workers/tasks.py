@@ -9,8 +9,8 @@ import signal
 from deepfeat.config import get_settings
 from workers.celery_app import app
 from workers.extractor import execute_extraction
+from workers.lifecycle import PREEMPT
 from workers.queue import EXTRACT_TASK, TRAIN_TASK, Enqueuer
-from workers.reporter import PREEMPT
 from workers.runner import execute_run
 
 log = logging.getLogger(__name__)

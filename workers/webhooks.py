@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from deepfeat.config import Settings
 from deepfeat.db.repositories.webhooks import DeliveryQueue
+from deepfeat.db.session import unit_of_work
 from deepfeat.db.types import utcnow
 from deepfeat.webhooks.send import send
 from workers.runner import sessions_for
@@ -22,7 +23,7 @@ def dispatch_once(settings: Settings) -> int:
     """Send every delivery that is due now; how many were attempted."""
     sessions = sessions_for(settings)
     hold = settings.webhook_timeout_s * 3
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         queue = DeliveryQueue(session)
         taken = []
         for delivery in queue.due(utcnow(), BATCH):
@@ -32,7 +33,6 @@ def dispatch_once(settings: Settings) -> int:
                     taken.append(
                         (delivery.id, delivery.attempts + 1, delivery.payload, webhook.url, webhook.secret)
                     )
-        session.commit()
     for delivery_id, attempt, payload, url, secret in taken:  # no transaction open while sending
         outcome = send(url, secret, delivery_id, payload, settings)
         now = utcnow()
@@ -45,7 +45,7 @@ def dispatch_once(settings: Settings) -> int:
             )
         else:
             status, next_at = "failed", now
-        with sessions() as session:
+        with unit_of_work(sessions) as session:
             DeliveryQueue(session).record(
                 delivery_id,
                 status=status,
@@ -54,7 +54,6 @@ def dispatch_once(settings: Settings) -> int:
                 error=outcome.error,
                 delivered_at=now if outcome.delivered else None,
             )
-            session.commit()
         log.info("webhook %s attempt %d: %s (%s)", delivery_id, attempt, status, outcome.status_code)
     return len(taken)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -55,3 +56,18 @@ def commit(session: Session) -> None:
 def rollback(session: Session) -> None:
     session.rollback()
     session.info.pop(_AFTER_COMMIT, None)
+
+
+@contextmanager
+def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction is committed when the block ends, then its `after_commit` callbacks
+    run; if the block raises, it is rolled back and they are dropped. The commit point of a request
+    and of each step of a worker. A block may call `rollback` itself (a fenced write that did not
+    land): what it wrote and registered until then is dropped, and the final commit has nothing to do."""
+    with sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            rollback(session)
+            raise
+        commit(session)

@@ -15,16 +15,15 @@ from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Dataset, Extraction
 from deepfeat.db.repositories.extractions import ExtractionRepository
 from deepfeat.db.session import after_commit
-from deepfeat.db.types import utcnow
 from deepfeat.encoders.embedder import EmbedOptions, InvalidInput
 from deepfeat.encoders.runtime import EncoderRuntime
-from deepfeat.errors import Conflict, NotFound, SpecError
+from deepfeat.errors import NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService, load_arrays
 from deepfeat.services.encoders import EncoderService, Resolved, options_for
+from deepfeat.services.jobs import found, request_cancel
 from deepfeat.services.paging import cursor_page
 from deepfeat.specs.extractions import ExtractionRequest
-from deepfeat.specs.runs import TERMINAL_STATUSES
 from deepfeat.storage import ArtifactStore
 
 # (extraction id, queue) → put the message on the broker; given by the caller (the core never imports Celery).
@@ -93,10 +92,7 @@ class ExtractionService:
         return int(vectors[0].size)
 
     def get(self, extraction_id: str) -> Extraction:
-        extraction = self.repo.get(extraction_id)
-        if extraction is None:
-            raise NotFound(f"extraction {extraction_id!r} not found")
-        return extraction
+        return found(self.repo.get(extraction_id), "extraction", extraction_id)
 
     def page(self, status: str | None, after: str | None, limit: int) -> tuple[list[Extraction], str | None]:
         """A page of jobs, newest first, and the cursor of the next (None at the end)."""
@@ -105,13 +101,7 @@ class ExtractionService:
     def cancel(self, extraction_id: str) -> Extraction:
         """A queued job ends at once; a running one becomes `cancelling` and stops after its chunk."""
         extraction = self.get(extraction_id)
-        if extraction.status in TERMINAL_STATUSES:
-            raise Conflict(f"extraction {extraction_id} is already {extraction.status}")
-        extraction.cancel_requested = True
-        if extraction.status == "queued":
-            extraction.status, extraction.finished_at = "cancelled", utcnow()
-        else:
-            extraction.status = "cancelling"
+        request_cancel(extraction, "extraction")
         self.session.flush()
         return extraction
 

@@ -22,9 +22,10 @@ from deepfeat.data.schema import DatasetSchema
 from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.encoders.embedder import numeric_input, text_inputs
-from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, NotFound, PayloadTooLarge, SpecError
+from deepfeat.errors import ArtifactCorrupt, Conflict, DeepfeatError, PayloadTooLarge, SpecError
 from deepfeat.nn import BuildContext, DeepfeatModel, tokeniser_of
 from deepfeat.nn.gan import GAN
+from deepfeat.services.jobs import found
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.objectives import reconstruction_errors
@@ -63,9 +64,7 @@ def load_trained(
     `context` resolves what its spec builds on (catalogue backbones, the project's registered encoders):
     the caller hands it down, so this module never reaches back into the encoder service."""
     repo = RunRepository(session, project_id)
-    run = repo.get(run_id)
-    if run is None:
-        raise NotFound(f"run {run_id!r} not found")
+    run = found(repo.get(run_id), "run", run_id)
     if run.status != "succeeded":
         raise Conflict(f"run {run_id} is {run.status}; only a succeeded run can serve")
     artifacts = {a.name: a for a in repo.artifacts(run_id)}

@@ -14,11 +14,11 @@ from deepfeat.db.models import Artifact, Run, RunEvent
 from deepfeat.db.repositories.run_search import RunSearch
 from deepfeat.db.repositories.runs import RunRepository
 from deepfeat.db.session import after_commit
-from deepfeat.db.types import utcnow
 from deepfeat.errors import Conflict, NotFound, SpecError
 from deepfeat.ids import new_id
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
+from deepfeat.services.jobs import found, request_cancel
 from deepfeat.services.paging import cursor_page
 from deepfeat.services.signals import single_host
 from deepfeat.services.workers import queue_for
@@ -105,10 +105,7 @@ class RunService:
         return spec.model_copy(update={"model": spec.model.model_copy(update={"encoder": pinned})})
 
     def get(self, run_id: str) -> Run:
-        run = self.repo.get(run_id)
-        if run is None:
-            raise NotFound(f"run {run_id!r} not found")
-        return run
+        return found(self.repo.get(run_id), "run", run_id)
 
     def page(
         self, status: str | None, after: str | None, limit: int, search: RunSearch | None = None
@@ -124,9 +121,7 @@ class RunService:
 
     def update(self, run_id: str, change: RunFinding) -> Run:
         """Rename, move to another experiment, retag or replace the metadata of a run (any status)."""
-        run = self.repo.get(run_id, for_update=True)
-        if run is None:
-            raise NotFound(f"run {run_id!r} not found")
+        run = found(self.repo.get(run_id, for_update=True), "run", run_id)
         if change.name is not None:
             run.name = change.name
         if change.experiment is not None:
@@ -142,16 +137,11 @@ class RunService:
 
     def cancel(self, run_id: str) -> Run:
         run = self.get(run_id)
-        if run.status in TERMINAL_STATUSES:
-            raise Conflict(f"run {run_id} is already {run.status}")
-        run.cancel_requested = True
-        if run.status == "queued":
-            run.status, run.finished_at = "cancelled", utcnow()  # never started: nothing to wind down
-        else:
-            run.status = "cancelling"
-            if single_host(self.settings):  # a flag file the worker stats every step (same disk)
-                flag = cancel_flag(self.settings, run.id)
-                after_commit(self.session, lambda: _touch(flag))
+        request_cancel(run, "run")
+        # Running: a flag file the worker stats every step, where it shares this disk.
+        if run.status == "cancelling" and single_host(self.settings):
+            flag = cancel_flag(self.settings, run.id)
+            after_commit(self.session, lambda: _touch(flag))
         self.session.add(
             RunEvent(run_id=run.id, kind="status", message=run.status, data={"status": run.status})
         )
@@ -162,9 +152,7 @@ class RunService:
         row (of any project) refers to are removed after commit. A run still going is refused (cancel
         it first): its worker would keep writing. So is one registered as an encoder that is not
         archived, or whose archived version a queued or running extraction job uses."""
-        run = self.repo.get(run_id, for_update=True)
-        if run is None:
-            raise NotFound(f"run {run_id!r} not found")
+        run = found(self.repo.get(run_id, for_update=True), "run", run_id)
         if run.status not in TERMINAL_STATUSES:
             raise Conflict(f"run {run_id} is {run.status}: cancel it first (POST /v1/runs/{run_id}/cancel)")
         versions = self.encoders.repo.of_run(run_id)

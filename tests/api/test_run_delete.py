@@ -56,7 +56,7 @@ def finished_run(client: TestClient, settings: Settings, weights: bytes, encoder
                 size_bytes=blob.size_bytes,
             )
         )
-        assert leases.finish(run_id, attempt, "succeeded", best={"val_accuracy": 0.9})
+        assert leases.finish(run_id, attempt, "succeeded", values={"best_metrics": {"val_accuracy": 0.9}})
         if encoder:
             version = len(session.query(Encoder).filter_by(name=encoder).all()) + 1
             row = Encoder(

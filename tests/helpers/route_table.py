@@ -219,7 +219,7 @@ def build_world(client: TestClient, settings: Settings) -> World:
                 size_bytes=blob.size_bytes,
             )
         )
-        assert leases.finish(done, attempt, "succeeded", best={})
+        assert leases.finish(done, attempt, "succeeded", values={"best_metrics": {}})
         encoder = Encoder(
             id=new_id("enc"),
             project_id=run.project_id,

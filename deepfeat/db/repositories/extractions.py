@@ -7,10 +7,8 @@ train task never see these.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from deepfeat.db.models import Artifact, Extraction
@@ -57,34 +55,7 @@ class ExtractionLeases(FencedLeases[Extraction]):
     requeued after a lost worker restarts from row 0."""
 
     def __init__(self, session: Session) -> None:
-        super().__init__(session, Extraction)
+        super().__init__(session, Extraction, Artifact.extraction_id)
 
     def claim(self, extraction_id: str, owner: str, lease_seconds: float) -> int | None:
         return self._claim(extraction_id, owner, lease_seconds)
-
-    def finish(
-        self,
-        extraction_id: str,
-        attempt: int,
-        status: str,
-        *,
-        error: str | None = None,
-        progress: dict[str, Any] | None = None,
-        dim: int | None = None,
-        expired_before: datetime | None = None,
-    ) -> bool:
-        """End the job for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
-        values: dict[str, Any] = {}
-        if progress is not None:
-            values["progress"] = progress
-        if dim is not None:
-            values["dim"] = dim
-        return self._finish(extraction_id, attempt, status, error, expired_before, values)
-
-    def add_artifact(self, artifact: Artifact) -> None:
-        self.session.execute(
-            delete(Artifact).where(
-                Artifact.extraction_id == artifact.extraction_id, Artifact.name == artifact.name
-            )
-        )
-        self.session.add(artifact)

@@ -3,18 +3,21 @@
 Not project-scoped (workers are trusted), but fenced: a claim counts an attempt, and every later write
 names the attempt it belongs to, so a worker that lost its lease changes nothing. Runs and extraction
 jobs share these columns (`status`, `attempt`, `max_attempts`, `lease_owner`, `lease_expires_at`,
-`progress`, `updated_at`, `finished_at`, `error`, `device`); what differs lives in their subclasses.
+`progress`, `updated_at`, `finished_at`, `error`, `device`) and the artifact rows they write (by their
+own column of `artifacts`); what differs lives in their subclasses. The worker's side of the lifecycle
+over these writes is `workers/lifecycle.py`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, or_, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, or_, select, true, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from deepfeat.db.models import Extraction, Run
+from deepfeat.db.models import Artifact, Extraction, Run
 from deepfeat.db.types import utcnow
 
 ACTIVE = ("running", "cancelling")
@@ -22,9 +25,12 @@ Leased = TypeVar("Leased", Run, Extraction)
 
 
 class FencedLeases(Generic[Leased]):
-    def __init__(self, session: Session, model: type[Leased]) -> None:
+    def __init__(
+        self, session: Session, model: type[Leased], artifact_owner: InstrumentedAttribute[str | None]
+    ) -> None:
         self.session = session
         self.model: type[Leased] = model
+        self.artifact_owner = artifact_owner  # the column of `artifacts` naming a job of this kind
 
     def get(self, job_id: str) -> Leased | None:
         return self.session.get(self.model, job_id, populate_existing=True)
@@ -72,18 +78,21 @@ class FencedLeases(Generic[Leased]):
             return None
         return self.get(job_id)
 
-    def _finish(
+    def finish(
         self,
         job_id: str,
         attempt: int,
         status: str,
-        error: str | None,
-        expired_before: datetime | None,
-        values: dict[str, Any],
+        *,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        expired_before: datetime | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> bool:
-        """End the job for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
+        """End the job for this attempt, also setting `values` (columns of its own kind); with
+        `expired_before`, only if its lease ran out (the reaper)."""
         m, now = self.model, utcnow()
-        ended = {
+        ended: dict[str, Any] = {
             "status": status,
             "error": error,
             "finished_at": now,
@@ -94,7 +103,9 @@ class FencedLeases(Generic[Leased]):
         condition = [m.id == job_id, m.attempt == attempt, m.status.in_(ACTIVE)]
         if expired_before is not None:
             condition.append(m.lease_expires_at < expired_before)
-        query = update(m).where(*condition).values(**ended, **values)
+        if progress is not None:
+            ended["progress"] = progress
+        query = update(m).where(*condition).values(**ended, **(values or {}))
         return _rowcount(self.session.execute(query.execution_options(synchronize_session=False))) == 1
 
     def requeue(
@@ -122,10 +133,12 @@ class FencedLeases(Generic[Leased]):
         if a cancel was asked for, `failed` at the attempt cap, else `requeued` counting the attempt.
         None if it came back to life meanwhile (every write re-checks the lease)."""
         if job.cancel_requested:
-            return "cancelled" if self._finish(job.id, job.attempt, "cancelled", None, now, {}) else None
+            done = self.finish(job.id, job.attempt, "cancelled", expired_before=now)
+            return "cancelled" if done else None
         if job.attempt >= job.max_attempts:
             error = lost_worker_error(job.attempt, job.max_attempts)
-            return "failed" if self._finish(job.id, job.attempt, "failed", error, now, {}) else None
+            done = self.finish(job.id, job.attempt, "failed", error=error, expired_before=now)
+            return "failed" if done else None
         done = self.requeue(job.id, job.attempt, count_attempt=True, expired_before=now)
         return "requeued" if done else None
 
@@ -140,6 +153,14 @@ class FencedLeases(Generic[Leased]):
         m = self.model
         query = select(m.id, m.device).where(m.status == "queued", m.updated_at < before)
         return [(row.id, row.device) for row in self.session.execute(query.order_by(m.id).limit(limit))]
+
+    def add_artifact(self, artifact: Artifact) -> None:
+        """Record a file the job wrote, replacing one of the same name (a redone attempt writes it again)."""
+        owner = getattr(artifact, self.artifact_owner.key)
+        self.session.execute(
+            delete(Artifact).where(self.artifact_owner == owner, Artifact.name == artifact.name)
+        )
+        self.session.add(artifact)
 
     def touch(self, job_id: str) -> None:
         query = update(self.model).where(self.model.id == job_id).values(updated_at=utcnow())

@@ -1,9 +1,8 @@
 """What a worker writes about the run it executes (see `fencing.py` for the lease and its fencing),
-plus what only runs have: metrics, events, artifacts, and the per-project cap on concurrent runs."""
+plus what only runs have: metrics, events and the per-project cap on concurrent runs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
@@ -17,7 +16,7 @@ __all__ = ["ACTIVE", "LeaseRepository"]
 
 class LeaseRepository(FencedLeases[Run]):
     def __init__(self, session: Session) -> None:
-        super().__init__(session, Run)
+        super().__init__(session, Run, Artifact.run_id)
 
     def claim(self, run_id: str, owner: str, lease_seconds: float, max_active: int = 0) -> int | None:
         """Take the run if it is queued or its holder's lease expired; the new attempt number, or None.
@@ -51,25 +50,6 @@ class LeaseRepository(FencedLeases[Run]):
             under_cap = and_(running < max_active, ~older_waiting)
         return self._claim(run_id, owner, lease_seconds, under_cap)
 
-    def finish(
-        self,
-        run_id: str,
-        attempt: int,
-        status: str,
-        *,
-        error: str | None = None,
-        best: dict[str, Any] | None = None,
-        progress: dict[str, Any] | None = None,
-        expired_before: datetime | None = None,
-    ) -> bool:
-        """End the run for this attempt; with `expired_before`, only if its lease ran out (the reaper)."""
-        values: dict[str, Any] = {}
-        if best is not None:
-            values["best_metrics"] = best
-        if progress is not None:
-            values["progress"] = progress
-        return self._finish(run_id, attempt, status, error, expired_before, values)
-
     def record_metrics(
         self, run_id: str, attempt: int, epoch: int, step: int, metrics: dict[str, float]
     ) -> None:
@@ -88,12 +68,6 @@ class LeaseRepository(FencedLeases[Run]):
         self, run_id: str, kind: str, message: str, *, level: str = "info", data: dict[str, Any] | None = None
     ) -> None:
         self.session.add(RunEvent(run_id=run_id, kind=kind, level=level, message=message, data=data or {}))
-
-    def add_artifact(self, artifact: Artifact) -> None:
-        self.session.execute(
-            delete(Artifact).where(Artifact.run_id == artifact.run_id, Artifact.name == artifact.name)
-        )
-        self.session.add(artifact)
 
     def startable(self, project_id: str, max_active: int) -> list[tuple[str, str]]:
         """(id, device) of the oldest queued runs of a project that fit under its cap now, to send again
