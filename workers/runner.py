@@ -29,6 +29,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import ArtifactCorrupt
+from deepfeat.gpus import pool_index
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
@@ -115,7 +116,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
             run_id,
             "status",
             f"running (attempt {attempt}) on {owner}",
-            data={"status": "running", "attempt": attempt, "worker": owner},
+            data={"status": "running", "attempt": attempt, "worker": owner, "slot": pool_index()},
         )
         session.commit()
         run = leases.get(run_id)

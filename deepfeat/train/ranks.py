@@ -23,6 +23,7 @@ from torch import nn
 from torch.distributed.distributed_c10d import PrefixStore
 from torch.nn.parallel import DistributedDataParallel
 
+from deepfeat.gpus import process_slot
 from deepfeat.train.objectives import MetricSums
 
 _SCALARS = ("loss", "abs_error", "sq_error", "target_sum", "target_sq_sum", "count")
@@ -85,7 +86,8 @@ class Ranks:
     def _join(self) -> None:
         """Form the process group (every rank is up, so this is quick) with the short timeout."""
         if self.backend == "nccl":
-            torch.cuda.set_device(self.rank)
+            gpu = process_slot(torch.cuda.device_count(), self.rank)  # the pool process's GPU, then on
+            torch.cuda.set_device(torch.device(gpu.device))
         dist.init_process_group(
             self.backend,
             store=PrefixStore("pg", self.store),
