@@ -71,4 +71,6 @@ def download_extraction_artifact(
     extraction_id: str, name: str, who: Reader, session: DbSession, state: State
 ) -> Response:
     artifact = _service(session, who.project_id, state).artifact(extraction_id, name)
-    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)
+    return artifact_response(
+        state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256, state.settings
+    )

@@ -159,4 +159,6 @@ def list_artifacts(run_id: str, who: Reader, session: DbSession, state: State) -
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_artifact(run_id: str, name: str, who: Reader, session: DbSession, state: State) -> Response:
     artifact = _service(session, who.project_id, state).artifact(run_id, name)
-    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)
+    return artifact_response(
+        state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256, state.settings
+    )
