@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     )
     s3_endpoint_url: str | None = Field(default=None, description="For S3-compatible services (MinIO...).")
     s3_max_attempts: int = Field(default=5, ge=1, description="Tries per S3 request (backoff between).")
+    s3_presigned_downloads: bool = Field(
+        default=False,
+        description="Downloads answer 307 to a presigned S3 URL instead of streaming through the API.",
+    )
+    s3_presigned_expiry_s: int = Field(
+        default=300, ge=1, le=7 * 86400, description="How long a presigned download URL stays valid."
+    )
     cache_dir: Path | None = Field(
         default=None, description="Local cache of objects read from S3; default: `cache/` in the data dir."
     )

@@ -29,10 +29,15 @@ _webhooks: Any = None
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _child_init(**_: object) -> None:
-    """Each pool child: its own DB connections (never share a forked pool) and a fair share of cores."""
+    """Each pool child: its own DB connections (never share a forked pool), a fair share of cores, and
+    its own GPU, picked by the index the prefork pool gives it (kept by a child that replaces it)."""
+    import billiard.process
     import torch
 
+    from deepfeat.gpus import claim_slot
     from workers.runner import reset_process_state
+
+    claim_slot(getattr(billiard.process.current_process(), "index", None))
 
     settings = get_settings()
     concurrency = int(os.environ.get("DEEPFEAT_WORKER_CONCURRENCY", "1"))

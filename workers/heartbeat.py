@@ -1,6 +1,7 @@
 """The worker's heartbeat: a thread in the worker's main process that says "I am here" every
-`heartbeat_seconds` (its `workers` row: device, queues, pool processes, last seen) and says goodbye on a
-clean shutdown. The dashboard, `GET /v1/workers` and the `deepfeat_live_workers` gauge read these rows.
+`heartbeat_seconds` (its `workers` row: device, queues, pool processes and the device each one uses,
+last seen) and says goodbye on a clean shutdown. The dashboard, `GET /v1/workers` and the
+`deepfeat_live_workers` gauge read these rows.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import timedelta
 import billiard.process
 
 from deepfeat.config import Settings
-from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
+from deepfeat.db.repositories.workers import Slot, WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.session import unit_of_work
 from deepfeat.db.types import utcnow
+from deepfeat.gpus import assign, pool_index
 from deepfeat.processes import Device, probe_device
 from workers.runner import lease_owner, sessions_for
 
@@ -30,6 +32,23 @@ def pool_processes() -> list[str]:
     """Lease owners that can train for this worker: its pool children, or itself (solo/threads pool)."""
     children = sorted(c.pid for c in billiard.process.active_children() if c.pid)
     return [lease_owner(pid) for pid in children] or [lease_owner(os.getpid())]
+
+
+def pool_slots(gpus: int) -> tuple[Slot, ...]:
+    """Each pool child's device, computed here as the child computes it for itself (deepfeat/gpus.py),
+    from its pool index, the GPUs the probe counted and CUDA_VISIBLE_DEVICES (children inherit it)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    children = sorted(
+        ((getattr(c, "index", None), c.pid) for c in billiard.process.active_children() if c.pid),
+        key=lambda child: (child[0] is None, child[0] or 0, child[1]),
+    )
+    if not children:  # solo/threads pool: the main process trains itself
+        children = [(pool_index(), os.getpid())]
+    slots = []
+    for index, pid in children:
+        device = assign(index, gpus, visible)
+        slots.append(Slot(index, lease_owner(pid), device.device, device.gpu))
+    return tuple(slots)
 
 
 class HeartbeatThread(threading.Thread):
@@ -54,6 +73,7 @@ class HeartbeatThread(threading.Thread):
             processes=pool_processes(),
             cpu_cores=os.cpu_count(),
             gpus=self.device.gpus,
+            slots=pool_slots(self.device.gpus),
         )
         with unit_of_work(sessions_for(self.settings)) as session:
             repo = WorkerRepository(session)

@@ -28,6 +28,7 @@ from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory, unit_of_work
 from deepfeat.encoders.catalogue import build_context
 from deepfeat.errors import ArtifactCorrupt
+from deepfeat.gpus import pool_index
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.datasets import load_arrays
 from deepfeat.services.encoders import EncoderService
@@ -99,7 +100,7 @@ def execute_run(run_id: str, settings: Settings, enqueue: Enqueue) -> None:
                 run_id,
                 "status",
                 f"running (attempt {attempt}) on {owner}",
-                data={"status": "running", "attempt": attempt, "worker": owner},
+                data={"status": "running", "attempt": attempt, "worker": owner, "slot": pool_index()},
             ),
             # Its project is at its cap, or an older run of the project waits ahead of it: it stays
             # queued, and the next run of the project to start or end sends it again (start_waiting);

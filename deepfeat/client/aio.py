@@ -186,7 +186,8 @@ class AsyncClient:
         target, partial = download_target(name, dest)
         digest = hashlib.sha256()
         try:
-            async with self._http.stream("GET", path) as response:
+            # A presigned download redirects to the store (307); httpx drops our key on the way there.
+            async with self._http.stream("GET", path, follow_redirects=True) as response:
                 if response.is_error:
                     await response.aread()
                     raise_for_error(response)
@@ -194,7 +195,14 @@ class AsyncClient:
                     async for chunk in response.aiter_bytes():
                         digest.update(chunk)
                         out.write(chunk)
-                expected = response.headers.get("X-Content-SHA256")
+                expected = next(
+                    (
+                        r.headers["X-Content-SHA256"]
+                        for r in (response, *response.history)
+                        if "X-Content-SHA256" in r.headers
+                    ),
+                    None,
+                )
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
             raise ServerUnreachable(self.url, reason(exc)) from None

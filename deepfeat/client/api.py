@@ -212,7 +212,8 @@ class Client:
         target, partial = download_target(name, dest)
         digest = hashlib.sha256()
         try:
-            with self._http.stream("GET", path) as response:
+            # A presigned download redirects to the store (307); httpx drops our key on the way there.
+            with self._http.stream("GET", path, follow_redirects=True) as response:
                 if response.is_error:
                     response.read()
                     raise_for_error(response)
@@ -220,7 +221,14 @@ class Client:
                     for chunk in response.iter_bytes():
                         digest.update(chunk)
                         out.write(chunk)
-                expected = response.headers.get("X-Content-SHA256")
+                expected = next(
+                    (
+                        r.headers["X-Content-SHA256"]
+                        for r in (response, *response.history)
+                        if "X-Content-SHA256" in r.headers
+                    ),
+                    None,
+                )
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
             raise ServerUnreachable(self.url, reason(exc)) from None

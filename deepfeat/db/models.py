@@ -274,6 +274,8 @@ class Worker(Base):
     # What a data-parallel run may use here (training.world_size); None: a worker from before they were kept.
     cpu_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
     gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Its pool processes' devices: [{index, process (as in `processes`), device (`cpu`|`cuda:k`), gpu}].
+    slots: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

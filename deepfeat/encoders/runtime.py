@@ -20,6 +20,7 @@ from deepfeat.encoders.embedder import Embedder, EmbedOptions
 from deepfeat.encoders.engine import GraphCache
 from deepfeat.encoders.serving import Serving
 from deepfeat.errors import DeepfeatError
+from deepfeat.gpus import process_slot
 from deepfeat.storage import ArtifactStore
 
 
@@ -29,11 +30,12 @@ class DeviceUnavailable(DeepfeatError):
 
 
 def gpu_device(cuda_available: bool | None = None) -> str:
-    """The CUDA device for work that asked for a GPU (an extraction job on the `gpu` queue), or a
-    refusal naming why: such a job must not silently run on a CPU."""
+    """The CUDA device for work that asked for a GPU (an extraction job on the `gpu` queue): this pool
+    process's own (`cuda:k`, deepfeat/gpus.py), or a refusal naming why: such a job must not silently
+    run on a CPU."""
     if not (torch.cuda.is_available() if cuda_available is None else cuda_available):
         raise DeviceUnavailable("this job asked for a GPU and torch sees no CUDA device on this worker")
-    return "cuda"
+    return process_slot(max(torch.cuda.device_count(), 1)).device
 
 
 def inference_device(settings: Settings, cuda_available: bool | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ from deepfeat.specs.run_filter import FilterError, parse_field, parse_filter
 from deepfeat.specs.runs import MAX_TAGS, TERMINAL_STATUSES, RunFinding, RunSpec, ValidationReport, printable
 from deepfeat.storage import ArtifactStore
 from deepfeat.train.setup import setup_run
+from deepfeat.train.stored_checkpoints import remove_stored_checkpoints
+
+log = logging.getLogger(__name__)
 
 # (run id, queue name) → put the message on the broker. Given by the caller so the core never imports Celery.
 Enqueue = Callable[[str, str], None]
@@ -148,8 +152,9 @@ class RunService:
         return run
 
     def delete(self, run_id: str) -> None:
-        """Delete a finished run with its metrics, events, artifacts and checkpoints; blobs that no other
-        row (of any project) refers to are removed after commit. A run still going is refused (cancel
+        """Delete a finished run with its metrics, events, artifacts and checkpoints (local ones and
+        those in the object store: any attempt's leftovers); blobs that no other row (of any project)
+        refers to are removed after commit. A run still going is refused (cancel
         it first): its worker would keep writing. So is one registered as an encoder that is not
         archived, or whose archived version a queued or running extraction job uses."""
         run = found(self.repo.get(run_id, for_update=True), "run", run_id)
@@ -166,8 +171,10 @@ class RunService:
         keys = [a.path for a in self.repo.artifacts(run_id)]
         self.repo.delete(run, versions)
         checkpoints = self.settings.checkpoints_dir / run_id
+        store = self.datasets.store
         after_commit(self.session, lambda: self.datasets.remove_unreferenced(keys))
         after_commit(self.session, lambda: shutil.rmtree(checkpoints, ignore_errors=True))
+        after_commit(self.session, lambda: _remove_checkpoints(store, run_id))
 
     def find(self, run_id: str) -> Run | None:
         """The run, or None where `get` would answer 404 (pages that skip what they cannot show)."""
@@ -231,3 +238,12 @@ def cancel_flag(settings: Settings, run_id: str) -> Path:
 def _touch(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
+
+
+def _remove_checkpoints(store: ArtifactStore, run_id: str) -> None:
+    """After the delete committed: the run's stored checkpoints go too. The run is gone either way, so a
+    store that stays down through its retries leaves orphaned objects (logged), not a failed request."""
+    try:
+        remove_stored_checkpoints(store, run_id)
+    except Exception:
+        log.warning("could not remove the stored checkpoints of deleted run %s", run_id, exc_info=True)

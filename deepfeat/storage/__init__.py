@@ -111,6 +111,11 @@ class ArtifactStore(ABC):
     def stream(self, key: str) -> tuple[Iterator[bytes], int]:
         """The object's bytes in chunks, and its size: what the API's downloads send."""
 
+    def presigned_url(self, key: str, filename: str, media_type: str, expires_s: int) -> str | None:
+        """A URL anyone holding it may GET the object from for `expires_s`, served as the download
+        `filename`; None where the backend has none (local files: the API sends them itself)."""
+        return None
+
     def put_bytes(self, data: bytes) -> StoredBlob:
         return self.put_file_from(lambda handle: handle.write(data))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -47,7 +48,11 @@ class S3Store(ArtifactStore):
     ) -> None:
         self.bucket, self.prefix = split_url(url)
         self.cache = cache
-        config = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5)
+        config = Config(
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            signature_version="s3v4",  # also for presigned URLs (botocore would presign some with SigV2)
+        )
         self.client: Any = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
 
     @property
@@ -124,6 +129,18 @@ class S3Store(ArtifactStore):
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": names, "Quiet": True})
             for item in names:
                 self.cache.discard(item["Key"].removeprefix(self.prefix))
+
+    def presigned_url(self, key: str, filename: str, media_type: str, expires_s: int) -> str | None:
+        """Signed locally (no request): a missing object answers 404 from S3 to whoever follows it, so
+        callers presign only keys their rows name."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._name(key),
+            "ResponseContentType": media_type,
+            "ResponseContentDisposition": f"attachment; filename*=utf-8''{quote(filename)}",
+        }
+        url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+        return url
 
     def stream(self, key: str) -> tuple[Iterator[bytes], int]:
         try:

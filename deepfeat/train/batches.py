@@ -9,6 +9,7 @@ pre-built tensor does once the pages are cached (bench/s3.py measures it side by
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 
 from deepfeat.nn.blocks import InputNorm
 
-STATS_CHUNK_ROWS = 65536  # rows per pass when computing the input scaling over a mapped array
+STATS_CHUNK_ROWS = 65536  # up to this many rows, the input scaling is `norm.fit` over them all at once
+STATS_CHUNK_BYTES = 8 * 2**20  # beyond, a pass reads at most this much (in float64) at a time
 
 
 class Batches(Protocol):
@@ -52,15 +54,17 @@ def mappable(x: npt.NDArray[Any]) -> bool:
 
 
 def fit_input_norm(norm: InputNorm, data: MappedRows) -> None:
-    """`norm.fit` over the rows of `data` without holding them all: a chunk at a time, merged with Chan's
-    parallel formula in float64. One chunk (up to 65536 rows) gives exactly what `norm.fit` gives."""
+    """`norm.fit` over the rows of `data` without holding them all: a chunk (≤ 8 MiB) at a time, merged
+    with Chan's parallel formula in float64. Up to 65536 rows it is exactly `norm.fit` over them all."""
     if len(data) <= STATS_CHUNK_ROWS or norm.mode == "none":
         norm.fit(data.take(slice(None))[0])
         return
     count, mean, m2 = 0, None, None
     low = high = None
-    for start in range(0, len(data), STATS_CHUNK_ROWS):
-        chunk = data.take(slice(start, start + STATS_CHUNK_ROWS))[0].double()
+    width = max(1, math.prod(data.x.shape[1:]))
+    step = max(1, min(STATS_CHUNK_ROWS, STATS_CHUNK_BYTES // (8 * width)))
+    for start in range(0, len(data), step):
+        chunk = data.take(slice(start, start + step))[0].double()
         if norm.mode == "minmax":
             lo, hi = chunk.amin(dim=0), chunk.amax(dim=0)
             low = lo if low is None else torch.minimum(low, lo)
@@ -68,7 +72,7 @@ def fit_input_norm(norm: InputNorm, data: MappedRows) -> None:
             continue
         n = chunk.shape[0]
         chunk_mean = chunk.mean(dim=0)
-        chunk_m2 = ((chunk - chunk_mean) ** 2).sum(dim=0)
+        chunk_m2 = chunk.sub_(chunk_mean).square_().sum(dim=0)  # in place: one chunk's memory, not three
         if mean is None or m2 is None:
             count, mean, m2 = n, chunk_mean, chunk_m2
             continue

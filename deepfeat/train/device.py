@@ -1,8 +1,9 @@
 """Where and in what precision a run trains.
 
-CUDA when the spec asks for `gpu` (or `auto`) and a GPU is visible — only ever touched inside the
-process that trains, never in a Celery parent. Autocast to bf16/fp16 on CUDA, and bf16 on CPUs that
-have bf16 units (`precision: bf16`, or `auto` where supported); fp16 uses a gradient scaler.
+CUDA when the spec asks for `gpu` (or `auto`) and a GPU is visible (this pool process's own one,
+deepfeat/gpus.py) — only ever touched inside the process that trains, never in a Celery parent.
+Autocast to bf16/fp16 on CUDA, and bf16 on CPUs that have bf16 units (`precision: bf16`, or `auto`
+where supported); fp16 uses a gradient scaler.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
+from deepfeat.gpus import process_slot
 
 # Whole datasets up to this size are moved to the GPU once; larger ones stream pinned batches.
 DEVICE_RESIDENT_BYTES = 2 * 2**30
@@ -58,8 +61,9 @@ class Placement:
 
     def describe(self) -> str:
         precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        return f"{name} ({precision})"
+        if self.device.type != "cuda":
+            return f"cpu ({precision})"
+        return f"{self.device} {torch.cuda.get_device_name(self.device)} ({precision})"  # which GPU, too
 
 
 def cpu_has_bf16() -> bool:
@@ -69,11 +73,12 @@ def cpu_has_bf16() -> bool:
 
 
 def placement(device: str, precision: str, rank: int | None = None) -> Placement:
-    """Where to train; `rank` (data-parallel runs) picks that rank's GPU, one GPU per rank."""
+    """Where to train: this pool process's own GPU (deepfeat/gpus.py); `rank` (data-parallel runs) picks
+    that rank's, the rank-th after it, one GPU per rank."""
     use_cuda = device in ("gpu", "auto") and torch.cuda.is_available()
-    target = torch.device("cuda" if use_cuda else "cpu")
-    if use_cuda and rank is not None:
-        target = torch.device("cuda", rank)
+    target = torch.device("cpu")
+    if use_cuda:
+        target = torch.device(process_slot(torch.cuda.device_count(), rank or 0).device)
     dtype: torch.dtype | None = None
     if precision == "bf16":
         dtype = torch.bfloat16

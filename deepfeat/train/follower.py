@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch._C._distributed_c10d import TCPStore
 
+from deepfeat.gpus import claim_slot
 from deepfeat.train.checkpoint import CheckpointDir
 from deepfeat.train.job import train
 from deepfeat.train.launch import ranks_of, read_payload
@@ -57,6 +58,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec, data, settings, meeting = read_payload(folder)
     die_with_parent(meeting.parent_pid)
+    claim_slot(meeting.pool_index)  # its GPU follows rank 0's (deepfeat/gpus.py)
     torch.set_num_threads(meeting.threads)
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
     store = TCPStore("127.0.0.1", meeting.port, meeting.world_size, is_master=False, timeout=startup)

@@ -68,6 +68,8 @@ def train(
     place = placement(
         spec.training.device, spec.training.precision, ranks.rank if ranks.distributed else None
     )
+    if place.device.type == "cuda" and not ranks.distributed:  # ranks set theirs when they meet
+        torch.cuda.set_device(place.device)  # this pool process's GPU, also for what torch allocates
     if tokenise is None and _from_map(setup.model, data, task, place):
         result = _fit_mapped(spec, setup, data, split, reporter, checkpoints, place, ranks)
         receipt = _receipt(spec, setup, split, result, place, ranks)

@@ -35,6 +35,7 @@ from torch.distributed.distributed_c10d import Store
 from deepfeat.config import Settings
 from deepfeat.data.arrays import ArrayDataset
 from deepfeat.data.schema import DatasetSchema
+from deepfeat.gpus import pool_index
 from deepfeat.nn import BuildContext
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
@@ -59,6 +60,7 @@ class Meeting:
     threads: int
     parent_pid: int
     checkpoints: str | None
+    pool_index: int | None = None  # rank 0's pool process: rank r trains on the r-th GPU after its own
 
 
 def backend_for(device: str) -> str:
@@ -83,7 +85,13 @@ def train_on_ranks(
     startup = timedelta(seconds=settings.dist_startup_timeout_s)
     store = TCPStore("127.0.0.1", 0, world, is_master=True, timeout=startup, wait_for_workers=False)
     meeting = Meeting(
-        world, backend, store.port, threads, os.getpid(), str(checkpoints.root) if checkpoints else None
+        world,
+        backend,
+        store.port,
+        threads,
+        os.getpid(),
+        str(checkpoints.root) if checkpoints else None,
+        pool_index(),
     )
     followers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="deepfeat-ranks-") as folder, _threads(threads):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
@@ -18,9 +18,10 @@ class MetricSums:
     target_sum: float = 0.0
     target_sq_sum: float = 0.0
     count: int = 0
-    # classification: the epoch's predicted and true labels, counted once at its end (cheaper per step)
-    predicted: list[torch.Tensor] = field(default_factory=list)
-    targets: list[torch.Tensor] = field(default_factory=list)
+    # classification: the epoch's confusion counts (true × predicted), added to in place each step. Not
+    # the epoch's labels kept to count at its end: thousands of small tensors living through an epoch
+    # fragmented the heap between the batches' buffers, and the worker grew by about the data's size.
+    confusion: torch.Tensor | None = None
 
 
 class Objective:
@@ -49,16 +50,15 @@ class Classification(Objective):
     def accumulate(self, sums: MetricSums, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
         sums.loss += loss * target.shape[0]
         sums.count += target.shape[0]
-        sums.predicted.append(output.argmax(dim=1))
-        sums.targets.append(target)
+        k = self.output_dim
+        pairs = torch.bincount(target * k + output.argmax(dim=1), minlength=k * k)
+        sums.confusion = pairs if sums.confusion is None else sums.confusion.add_(pairs)
 
     def summarise(self, sums: MetricSums, prefix: str) -> dict[str, float]:
         n = max(sums.count, 1)
         confusion = None
-        if sums.predicted:
-            predicted, target = torch.cat(sums.predicted), torch.cat(sums.targets)
-            pairs = torch.bincount(target * self.output_dim + predicted, minlength=self.output_dim**2)
-            confusion = pairs.reshape(self.output_dim, self.output_dim)
+        if sums.confusion is not None:
+            confusion = sums.confusion.reshape(self.output_dim, self.output_dim)
         correct = float(confusion.diag().sum()) if confusion is not None else 0.0
         return {
             f"{prefix}loss": sums.loss / n,

@@ -23,6 +23,7 @@ from torch import nn
 from torch.distributed.distributed_c10d import PrefixStore
 from torch.nn.parallel import DistributedDataParallel
 
+from deepfeat.gpus import process_slot
 from deepfeat.train.objectives import MetricSums
 
 _SCALARS = ("loss", "abs_error", "sq_error", "target_sum", "target_sq_sum", "count")
@@ -85,7 +86,8 @@ class Ranks:
     def _join(self) -> None:
         """Form the process group (every rank is up, so this is quick) with the short timeout."""
         if self.backend == "nccl":
-            torch.cuda.set_device(self.rank)
+            gpu = process_slot(torch.cuda.device_count(), self.rank)  # the pool process's GPU, then on
+            torch.cuda.set_device(torch.device(gpu.device))
         dist.init_process_group(
             self.backend,
             store=PrefixStore("pg", self.store),
@@ -148,15 +150,25 @@ class Ranks:
         if not self.distributed:
             return sums
         device = self._device()
-        values = [float(getattr(sums, k)) for k in _SCALARS] + [1.0 if sums.predicted else 0.0]
+        cells = 0 if sums.confusion is None else sums.confusion.numel()
+        values = [float(getattr(sums, k)) for k in _SCALARS] + [float(cells)]
         scalars = torch.tensor(values, dtype=torch.float64, device=device)
         dist.all_reduce(scalars, group=self.group)
-        *totals, labelled = scalars.tolist()
+        *totals, _ = scalars.tolist()
         total = MetricSums(**dict(zip(_SCALARS, totals, strict=True)))
         total.count = int(total.count)
-        if labelled:  # decided from the reduced value, so every rank joins the gathers or none does
-            total.predicted = [self._gather(sums.predicted)]
-            total.targets = [self._gather(sums.targets)]
+        # Decided from a reduced value, so every rank joins the confusion's reduce or none does (a rank
+        # with no rows has no counts of its own: it adds zeros of the others' size).
+        size = torch.tensor([cells], dtype=torch.int64, device=device)
+        dist.all_reduce(size, op=dist.ReduceOp.MAX, group=self.group)
+        if int(size):
+            local = (
+                sums.confusion.to(device=device, dtype=torch.int64)
+                if sums.confusion is not None
+                else torch.zeros(int(size), dtype=torch.int64, device=device)
+            )
+            dist.all_reduce(local, group=self.group)
+            total.confusion = local
         return total
 
     def sync_buffers(self, model: nn.Module) -> None:
@@ -164,22 +176,6 @@ class Ranks:
         if self.distributed:
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0, group=self.group)
-
-    def _gather(self, labels: list[torch.Tensor]) -> torch.Tensor:
-        """Concatenate every rank's 1-D label tensors (lengths differ: pad to the longest, then trim)."""
-        device = self._device()
-        local = (
-            torch.cat(labels).to(device=device, dtype=torch.int64)
-            if labels
-            else torch.zeros(0, dtype=torch.int64, device=device)
-        )
-        sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(self.world_size)]
-        dist.all_gather(sizes, torch.tensor([len(local)], device=device), group=self.group)
-        padded = torch.zeros(int(max(int(s) for s in sizes)), dtype=torch.int64, device=device)
-        padded[: len(local)] = local
-        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
-        dist.all_gather(parts, padded, group=self.group)
-        return torch.cat([p[: int(s)] for p, s in zip(parts, sizes, strict=True)])
 
     def _device(self) -> torch.device:
         return (

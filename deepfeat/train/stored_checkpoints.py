@@ -23,13 +23,24 @@ from deepfeat.train.checkpoint import Checkpoint, CheckpointDir
 FILES = ("model.safetensors", "state.pt")
 
 
+def checkpoints_prefix(run_id: str) -> str:
+    """Where a run's checkpoints live in the store (the trailing slash keeps `run_1` off `run_12`)."""
+    return f"checkpoints/{run_id}/"
+
+
+def remove_stored_checkpoints(store: ArtifactStore, run_id: str) -> None:
+    """Every checkpoint object of `run_id` (a deleted run's, whatever its attempts left behind)."""
+    store.delete_prefix(checkpoints_prefix(run_id))
+
+
 class StoredCheckpoints(CheckpointDir):
     """A `CheckpointDir` whose checkpoints live in `store` (the local folder is only a staging area)."""
 
     def __init__(self, store: ArtifactStore, run_id: str, local: Path) -> None:
         super().__init__(local, keep=1)
         self.store = store
-        self.prefix = f"checkpoints/{run_id}"
+        self.run_id = run_id
+        self.prefix = checkpoints_prefix(run_id).rstrip("/")
         self.pointer = f"{self.prefix}/latest.json"
 
     def save(self, epoch: int, model: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
@@ -57,7 +68,7 @@ class StoredCheckpoints(CheckpointDir):
 
     def clear(self) -> None:
         super().clear()
-        self.store.delete_prefix(f"{self.prefix}/")
+        remove_stored_checkpoints(self.store, self.run_id)
 
     def _read_pointer(self) -> dict[str, Any] | None:
         raw = self.store.get_pointer(self.pointer)

@@ -61,4 +61,6 @@ def download_extraction_artifact(
     extraction_id: str, name: str, service: ExtractionServiceDep, state: State
 ) -> Response:
     artifact = service.artifact(extraction_id, name)
-    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)
+    return artifact_response(
+        state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256, state.settings
+    )

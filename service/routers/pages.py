@@ -221,7 +221,7 @@ def artifact(run_id: str, name: str, _: Who, service: ViewerRunService, state: S
     service.get(run_id)
     for a in service.artifacts(run_id):
         if a.name == name:
-            return artifact_response(state.store, a.path, a.media_type, a.name)
+            return artifact_response(state.store, a.path, a.media_type, a.name, a.sha256, state.settings)
     raise NotFound(f"run {run_id} has no artifact {name!r}")
 
 

@@ -146,4 +146,6 @@ def list_artifacts(run_id: str, service: RunServiceDep) -> list[ArtifactOut]:
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
 def download_artifact(run_id: str, name: str, service: RunServiceDep, state: State) -> Response:
     artifact = service.artifact(run_id, name)
-    return artifact_response(state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256)
+    return artifact_response(
+        state.store, artifact.path, artifact.media_type, artifact.name, artifact.sha256, state.settings
+    )

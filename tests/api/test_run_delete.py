@@ -3,10 +3,12 @@ alias other than `latest` points at them; the project's storage totals follow.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
@@ -15,7 +17,9 @@ from deepfeat.db.models import Artifact, Encoder, EncoderAlias
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
+from deepfeat.storage.backends import open_store
 from deepfeat.storage.local import FileStore
+from deepfeat.train.stored_checkpoints import StoredCheckpoints, checkpoints_prefix
 from tests.helpers.env import ADMIN_KEY
 from tests.helpers.specs import MLP_SPEC
 
@@ -162,3 +166,63 @@ def test_archiving_the_newest_version_moves_latest_back(api: tuple[TestClient, S
     assert client.post("/v1/encoders/two@1:archive").status_code == 200
     assert [e for e in client.get("/v1/encoders").json()["data"] if e["name"] == "two"] == []
     assert client.post("/v1/encoders/two/embed", json={"inputs": [[0.0] * 64]}).status_code == 404
+
+
+@pytest.fixture(params=["file", "s3"])
+def on_store(
+    request: pytest.FixtureRequest, any_db_url: str, data_dir: Path
+) -> Iterator[tuple[TestClient, Settings]]:
+    """The API over the local FileStore, and over S3 (a real moto_server)."""
+    from service.app import create_app
+
+    upgrade(any_db_url)
+    settings = Settings(data_dir=data_dir, database_url=any_db_url, bootstrap_key=ADMIN_KEY)
+    if request.param == "s3":
+        settings = settings.model_copy(
+            update={
+                "artifact_url": request.getfixturevalue("s3_url"),
+                "s3_endpoint_url": request.getfixturevalue("s3_endpoint"),
+            }
+        )
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield client, settings
+
+
+def failed_with_stored_checkpoint(client: TestClient, settings: Settings, run_id: str = "") -> str:
+    """A run that failed after writing a checkpoint to the store (as an attempt on another host would
+    leave it when the store went down before it could clear them)."""
+    run_id = run_id or client.post("/v1/runs", json=MLP_SPEC).json()["id"]
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        leases = LeaseRepository(session)
+        attempt = leases.claim(run_id, "test", 60)
+        assert attempt is not None
+        stored = StoredCheckpoints(open_store(settings), run_id, settings.data_dir / "staging" / run_id)
+        stored.save(1, {"w": torch.ones(3)}, {"epoch": 1})
+        assert leases.finish(run_id, attempt, "failed", error="the store went down")
+        session.commit()
+    engine.dispose()
+    return run_id
+
+
+def test_deleting_a_run_removes_its_checkpoints_from_the_object_store(
+    on_store: tuple[TestClient, Settings],
+) -> None:
+    client, settings = on_store
+    store = open_store(settings)
+    gone, kept = (failed_with_stored_checkpoint(client, settings) for _ in range(2))
+    for run_id in (gone, kept):
+        assert store.get_pointer(f"{checkpoints_prefix(run_id)}latest.json") is not None
+    files = json.loads(store.get_pointer(f"{checkpoints_prefix(gone)}latest.json") or b"{}")["files"]
+    assert all(store.has(key) for key in files.values())
+
+    assert client.delete(f"/v1/runs/{gone}").status_code == 204
+    assert store.get_pointer(f"{checkpoints_prefix(gone)}latest.json") is None
+    assert not any(store.has(key) for key in files.values())
+    assert StoredCheckpoints(store, gone, settings.data_dir / "resume" / gone).latest() is None
+    # The other run's checkpoint is untouched and still resumes.
+    other = StoredCheckpoints(store, kept, settings.data_dir / "resume" / kept).latest()
+    assert other is not None
+    assert other.epoch == 1
+    assert torch.equal(other.model["w"], torch.ones(3))

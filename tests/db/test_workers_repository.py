@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
 from deepfeat.db.models import Run, Worker
-from deepfeat.db.repositories.workers import WorkerBeat, WorkerRepository, stale_after
+from deepfeat.db.repositories.workers import Slot, WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.types import utcnow
 from tests.helpers.db import placeholder_run
 
@@ -104,3 +105,23 @@ def test_busy_workers_name_only_the_viewers_runs(session: Session) -> None:
     }
     other = {w.id: w.run_id for w in repo.online("prj_b", STALE)}
     assert other == {"a@host": None, "b@host": "run_theirs", "c@host": None, "idle@host": None}
+
+
+def test_each_slot_reports_its_device_and_its_own_run(session: Session) -> None:
+    session.add_all([running("run_mine", "prj_a", "host:11"), running("run_theirs", "prj_b", "host:12")])
+    slots = (
+        Slot(0, "host:11", "cuda:0", "3"),
+        Slot(1, "host:12", "cuda:1", "5"),
+        Slot(2, "host:13", "cuda:0", "3"),
+    )
+    repo = WorkerRepository(session)
+    repo.beat(replace(beat("g@host", ["host:11", "host:12", "host:13"], device="cuda"), slots=slots))
+    repo.beat(beat("old@host", ["host:21"]))  # a worker from before slots were kept: none
+    session.commit()
+    views = {w.id: w for w in repo.online("prj_a", STALE)}
+    assert [(s.index, s.pid, s.device, s.gpu, s.state, s.run_id) for s in views["g@host"].slots] == [
+        (0, 11, "cuda:0", "3", "busy", "run_mine"),
+        (1, 12, "cuda:1", "5", "busy", None),  # another project's run: busy, unnamed
+        (2, 13, "cuda:0", "3", "idle", None),
+    ]
+    assert views["old@host"].slots == ()

@@ -8,7 +8,7 @@ from the caller's project id, as in the other repositories.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,32 @@ STALE_HEARTBEATS = 3
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One pool process of a worker and the device its GPU work uses (deepfeat/gpus.py)."""
+
+    index: int | None
+    process: str  # its lease owner name (`host:pid`), as in `processes`
+    device: str  # `cpu` or `cuda:k`
+    gpu: str | None = None  # the GPU as CUDA_VISIBLE_DEVICES names it
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """A slot as a project may see it: busy with its run, named only when the run is the project's."""
+
+    index: int | None
+    pid: int | None
+    device: str
+    gpu: str | None
+    busy: bool
+    run_id: str | None
+
+    @property
+    def state(self) -> str:
+        return "busy" if self.busy else "idle"
+
+
+@dataclass(frozen=True)
 class WorkerBeat:
     """What a worker says about itself each beat."""
 
@@ -38,6 +64,7 @@ class WorkerBeat:
     processes: list[str]
     cpu_cores: int | None = None
     gpus: int | None = None
+    slots: tuple[Slot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ class WorkerView:
     last_seen: datetime
     cpu_cores: int | None = None
     gpus: int | None = None
+    slots: tuple[SlotView, ...] = ()
 
     @property
     def state(self) -> str:
@@ -86,6 +114,7 @@ class WorkerRepository:
             "processes": beat.processes,
             "cpu_cores": beat.cpu_cores,
             "gpus": beat.gpus,
+            "slots": [asdict(slot) for slot in beat.slots],
             "last_seen": now,
         }
         dialect = self.session.get_bind().dialect.name
@@ -120,6 +149,9 @@ class WorkerRepository:
         for w in workers:
             current = next((runs[o] for o in w.processes if o in runs), None)
             mine = current is not None and current.project_id == project_id
+            slots = tuple(
+                _slot_view(slot, runs.get(slot.get("process", "")), project_id) for slot in w.slots or []
+            )
             views.append(
                 WorkerView(
                     id=w.id,
@@ -136,6 +168,7 @@ class WorkerRepository:
                     last_seen=w.last_seen,
                     cpu_cores=w.cpu_cores,
                     gpus=w.gpus,
+                    slots=slots,
                 )
             )
         return views
@@ -154,3 +187,17 @@ class WorkerRepository:
             )
         ).all()
         return {r.lease_owner: r for r in rows if r.lease_owner}
+
+
+def _slot_view(slot: dict[str, Any], run: Run | None, project_id: str | None) -> SlotView:
+    process = str(slot.get("process", ""))
+    pid = process.rpartition(":")[2]
+    index = slot.get("index")
+    return SlotView(
+        index=index if isinstance(index, int) else None,
+        pid=int(pid) if pid.isdigit() else None,
+        device=str(slot.get("device", "cpu")),
+        gpu=None if slot.get("gpu") is None else str(slot["gpu"]),
+        busy=run is not None,
+        run_id=run.id if run is not None and run.project_id == project_id else None,
+    )

@@ -16,6 +16,7 @@ from deepfeat.data.builtins import load_builtin
 from deepfeat.nn.blocks import InputNorm
 from deepfeat.specs.runs import RunSpec
 from deepfeat.storage.backends import open_store
+from deepfeat.train import batches
 from deepfeat.train.batches import STATS_CHUNK_ROWS, MappedRows, fit_input_norm
 from deepfeat.train.job import train
 from deepfeat.train.loop import Tensors, fit
@@ -50,8 +51,13 @@ def test_batches_from_a_memory_map_equal_those_of_prebuilt_tensors(tmp_path: Pat
     assert results[0] == results[1]
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 4096])  # the default, and chunks of 128 rows
 @pytest.mark.parametrize("mode", ["standard", "minmax"])
-def test_input_scaling_over_chunks_matches_the_whole_array(mode: Any) -> None:
+def test_input_scaling_over_chunks_matches_the_whole_array(
+    mode: Any, chunk_bytes: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunk_bytes is not None:
+        monkeypatch.setattr(batches, "STATS_CHUNK_BYTES", chunk_bytes)
     rows = STATS_CHUNK_ROWS * 2 + 123
     x = np.random.default_rng(0).normal(5, 3, size=(rows, 4)).astype(np.float32)
     whole, chunked = InputNorm([4], mode), InputNorm([4], mode)
