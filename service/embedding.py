@@ -9,67 +9,22 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deepfeat.encoders.embedder import EmbedOptions
 from deepfeat.encoders.runtime import EncoderRuntime
-from deepfeat.services.auth import KeyCache, Principal, authenticate, hash_key
+from deepfeat.services.auth import Principal
 from deepfeat.services.compat import token_items
 from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for, pretrained
-from deepfeat.services.signals import RevocationSignal
 from service.state import AppState
 
-# The embedding path is the hot one: every sync dependency is a thread-pool hop and every session a
-# SQLite transaction, which capped a 2-core machine near 190 authenticated requests/s before any model
-# ran. So its dependencies are async, a key's lookup is cached for AUTH_TTL_S, and a session is opened
-# only for registered encoders. A revocation reaches the cache at once: a cached key is trusted only
-# while the revocation stamp (a file's inode on one host, a Redis counter on many) is what it was.
-AUTH_TTL_S = 5.0
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
+# The embedding path is the hot one: its dependencies are async (service/deps.py caches key lookups),
+# and a session is opened only for registered encoders.
 
 
 async def encoder_runtime(request: Request) -> EncoderRuntime:
     runtime: EncoderRuntime = request.app.state.encoders
     return runtime
-
-
-async def fast_state(request: Request) -> AppState:
-    state: AppState = request.app.state.deepfeat
-    return state
-
-
-async def cached_reader(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    raw = credentials.credentials if credentials else None
-    digest = hash_key(raw) if raw else ""
-    state: AppState = request.app.state.deepfeat
-    # Per app, not per module: another app in the same process may have another database.
-    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
-    if cache is None:
-        cache = request.app.state.key_cache = KeyCache(AUTH_TTL_S)
-    signal: RevocationSignal | None = getattr(request.app.state, "revocation", None)
-    if signal is None:
-        signal = request.app.state.revocation = RevocationSignal(state.settings, state.sessions)
-    stamp = signal.stamp()  # read before the lookup: a revoke after it shows next time
-    hit = cache.get(digest, stamp)
-    if hit is not None:
-        state.limiter.check(hit.key_id)
-        return hit
-
-    def lookup() -> Principal:
-        with state.sessions() as session:
-            return authenticate(session, raw)
-
-    who = await run_in_threadpool(lookup)
-    cache.put(digest, who, stamp)
-    state.limiter.check(who.key_id)
-    return who
-
-
-FastState = Annotated[AppState, Depends(fast_state)]
-FastReader = Annotated[Principal, Depends(cached_reader)]
 
 
 Runtime = Annotated[EncoderRuntime, Depends(encoder_runtime)]

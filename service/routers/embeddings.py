@@ -17,7 +17,8 @@ from deepfeat.specs.encoders import (
     OpenAIEmbeddingResponse,
     OpenAIUsage,
 )
-from service.embedding import FastReader, FastState, Runtime, embed_inputs
+from service.deps import Reader, State
+from service.embedding import Runtime, embed_inputs
 from service.openapi_errors import OPENAI_ERROR_RESPONSES
 
 router = APIRouter(tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
@@ -25,7 +26,7 @@ router = APIRouter(tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
 
 @router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse)
 async def create_embeddings(
-    body: OpenAIEmbeddingRequest, who: FastReader, state: FastState, runtime: Runtime
+    body: OpenAIEmbeddingRequest, who: Reader, state: State, runtime: Runtime
 ) -> OpenAIEmbeddingResponse:
     """`{model, input}` → `{object: "list", data: [{object: "embedding", index, embedding}], usage}`.
     `input` may be token ids of the encoder's own tokenizer; `dimensions` may name the encoder's."""

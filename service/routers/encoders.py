@@ -21,8 +21,8 @@ from deepfeat.specs.encoders import (
     EncoderPage,
     RegisterEncoder,
 )
-from service.deps import EncoderServiceDep, Writer
-from service.embedding import FastReader, FastState, Runtime, embed_inputs, resolve
+from service.deps import EncoderServiceDep, Reader, State, Writer
+from service.embedding import Runtime, embed_inputs, resolve
 
 router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
 
@@ -37,7 +37,7 @@ def list_encoders(
 
 
 @router.get("/{ref}", response_model=EncoderDetail)
-async def get_encoder(ref: str, who: FastReader, state: FastState, runtime: Runtime) -> EncoderDetail:
+async def get_encoder(ref: str, who: Reader, state: State, runtime: Runtime) -> EncoderDetail:
     """One encoder's entry and how this server serves it: engine, device and each precision's cosine
     to fp32 on a fixed probe set (the first call loads it and builds its ONNX graphs: seconds)."""
     resolved = await resolve(ref, who, state, runtime)
@@ -105,9 +105,7 @@ def export(
     response_model=EmbedResponse,
     responses={413: {"description": "too many inputs or too large"}, 429: {"description": "queue full"}},
 )
-async def embed(
-    name: str, body: EmbedRequest, who: FastReader, state: FastState, runtime: Runtime
-) -> EmbedResponse:
+async def embed(name: str, body: EmbedRequest, who: Reader, state: State, runtime: Runtime) -> EmbedResponse:
     """Embeddings of `inputs` from `name`, `name@3` or `name@prod`; coalesced with concurrent requests."""
     done = await embed_inputs(
         name,

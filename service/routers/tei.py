@@ -12,7 +12,8 @@ from deepfeat.encoders.text import MAX_TOKENS
 from deepfeat.services.compat import check_length, fit_dimensions
 from deepfeat.services.encoders import Resolved
 from deepfeat.specs.compat import TEIEmbedRequest, TEIInfo
-from service.embedding import FastReader, FastState, Runtime, embed_inputs, resolve
+from service.deps import Reader, State
+from service.embedding import Runtime, embed_inputs, resolve
 from service.openapi_errors import TEI_ERROR_RESPONSES
 
 router = APIRouter(tags=["tei"], responses=TEI_ERROR_RESPONSES)
@@ -20,9 +21,7 @@ router = APIRouter(tags=["tei"], responses=TEI_ERROR_RESPONSES)
 
 @router.post("/embed", response_model=list[list[float]])
 @router.post("/", response_model=list[list[float]], summary="Embed (TEI's root route)")
-async def embed(
-    body: TEIEmbedRequest, who: FastReader, state: FastState, runtime: Runtime
-) -> list[list[float]]:
+async def embed(body: TEIEmbedRequest, who: Reader, state: State, runtime: Runtime) -> list[list[float]]:
     """TEI's `/embed` (also `POST /`, where clients given only the base URL send it): `{inputs,
     normalize?, truncate?, dimensions?}` → one vector per input. As in TEI, an input longer than the
     encoder takes is a 422 unless `truncate: true`."""
@@ -44,7 +43,7 @@ async def embed(
 
 
 @router.get("/info", response_model=TEIInfo)
-async def info(who: FastReader, state: FastState, runtime: Runtime) -> TEIInfo:
+async def info(who: Reader, state: State, runtime: Runtime) -> TEIInfo:
     """TEI's `/info` for the default encoder."""
     resolved = await resolve(state.settings.tei_model, who, state, runtime)
     settings = state.settings

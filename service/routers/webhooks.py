@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from deepfeat.services.auth import Principal
 from deepfeat.specs.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
-from service.deps import State, WebhookServiceDep, principal
+from service.deps import Admin, State, WebhookServiceDep
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-
-def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    who.require("admin")  # an endpoint receives every event of the project
-    return who
-
-
-Admin = Annotated[Principal, Depends(admin)]
 
 
 @router.post("", status_code=201, response_model=WebhookCreated)

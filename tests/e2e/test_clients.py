@@ -92,8 +92,14 @@ def test_openai_sdk(api_only: DevStack, monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    """A server whose keys may send one request per 4 s (after a burst of one)."""
-    env = {"DEEPFEAT_RATE_LIMIT_PER_SECOND": "0.25", "DEEPFEAT_RATE_LIMIT_BURST": "1"}
+    """A server whose keys may send one request per 4 s (after a burst of one). MiniLM is loaded before
+    the server is ready: a first request that loaded it could outlast the window on a loaded machine,
+    and the request after it would then be let in instead of refused."""
+    env = {
+        "DEEPFEAT_RATE_LIMIT_PER_SECOND": "0.25",
+        "DEEPFEAT_RATE_LIMIT_BURST": "1",
+        "DEEPFEAT_PRELOAD_ENCODERS": "minilm-l6",
+    }
     with DevStack(
         tmp_path_factory.mktemp("limited") / "var", ADMIN_KEY, worker=False, extra_env=env
     ) as stack:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from deepfeat.db.models import Artifact, Encoder, Extraction, Run, RunEvent, RunMetric
@@ -70,8 +70,13 @@ class RunRepository:
     def queue_positions(self, runs: Sequence[Run]) -> dict[str, int]:
         """1-based place of each queued run in `runs` among the project's queued runs, oldest first (ids
         sort by submission time). The project's cap on concurrent runs makes this its order of start."""
-        if not any(r.status == "queued" for r in runs):
+        asked = [r.id for r in runs if r.status == "queued"]
+        if not asked:
             return {}
+        if len(asked) == 1:  # one run (GET /v1/runs/{id}): count those ahead rather than list the queue
+            ahead = select(func.count()).where(self._owned, Run.status == "queued", Run.id <= asked[0])
+            place = int(self.session.scalar(ahead) or 0)
+            return {asked[0]: place} if place else {}
         queued = self.session.scalars(
             select(Run.id).where(self._owned, Run.status == "queued").order_by(Run.id)
         ).all()
