@@ -28,31 +28,44 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a running `moto_server` (stopped at the end of the session)."""
+def start_moto(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A `moto_server` on a free loopback port, once it accepts connections: (process, URL)."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    log = log_path.open("wb")
     binary = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen(
         [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
     )
+    log.close()  # the child holds its own copy
     deadline = time.monotonic() + 60
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return process, f"http://127.0.0.1:{port}"
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
         process.wait(10)
-        log.close()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a running `moto_server` (stopped at the end of the session)."""
+    process, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield url
+    finally:
+        stop(process)
 
 
 @pytest.fixture

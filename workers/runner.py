@@ -156,7 +156,7 @@ def _train_and_finish(
         if PREEMPT.is_set():  # the shutdown took a rank with it: still a preemption, not a failure
             requeue_preempted(sessions, job.run_id, job.attempt, job.device, enqueue)
         elif not retry(sessions, run_id, attempt, job.device, enqueue, f"a rank was lost: {exc}"):
-            checkpoints.clear()
+            _clear(checkpoints, run_id)
             start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except LeaseLost:
@@ -167,18 +167,18 @@ def _train_and_finish(
         return
     except Pruned as exc:  # its sweep's early termination stopped it (workers/sweeps.py)
         finish_pruned(sessions, run_id, attempt, str(exc), reporter.progress, reporter.last_metrics)
-        checkpoints.clear()
+        _clear(checkpoints, run_id)
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except TimeLimitExceeded as exc:
         finish(sessions, run_id, attempt, "failed", error=str(exc), progress=reporter.progress)
-        checkpoints.clear()
+        _clear(checkpoints, run_id)
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
     except Exception as exc:  # the run fails with the reason; the worker lives on
         log.exception("run %s attempt %d failed", run_id, attempt)
         finish(sessions, run_id, attempt, "failed", error=f"{type(exc).__name__}: {exc}")
-        checkpoints.clear()
+        _clear(checkpoints, run_id)
         start_waiting(sessions, job.project_id, settings, enqueue)
         return
 
@@ -192,8 +192,20 @@ def _train_and_finish(
             log.exception("run %s attempt %d could not store its results", run_id, attempt)
             reason = f"could not store the results: {type(exc).__name__}: {exc}"
             finish(sessions, run_id, attempt, "failed", error=reason, progress=reporter.progress)
-    checkpoints.clear()
+    _clear(checkpoints, run_id)
     start_waiting(sessions, job.project_id, settings, enqueue)
+
+
+def _clear(checkpoints: CheckpointDir, run_id: str) -> None:
+    """Drop an ended attempt's checkpoints, best effort: when the store is what just failed, clearing
+    fails too, and that must not hide the run's own end (already recorded) or skip the runs waiting
+    behind it. What is left is removed when the run is deleted."""
+    try:
+        checkpoints.clear()
+    except Exception:
+        log.warning(
+            "run %s: its checkpoints could not be cleared (run delete removes them)", run_id, exc_info=True
+        )
 
 
 def checkpoints_for(store: ArtifactStore, run_id: str, settings: Settings) -> CheckpointDir:

@@ -50,7 +50,10 @@ class StoredCheckpoints(CheckpointDir):
         for name in FILES:
             staged = Path(self.store.tmp_dir) / f"ckpt-{folder.name}-{name}"
             shutil.copyfile(folder / name, staged)
-            keys[name] = self.store.adopt(staged, namespace=self.prefix).key
+            try:
+                keys[name] = self.store.adopt(staged, namespace=self.prefix).key
+            finally:  # adopted (moved away) or not: a store that is down must not leave the copy behind
+                staged.unlink(missing_ok=True)
         self.store.put_pointer(self.pointer, json.dumps({"epoch": epoch, "files": keys}).encode())
         if previous is not None:
             for key in set(previous["files"].values()) - set(keys.values()):

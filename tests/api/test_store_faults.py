@@ -4,21 +4,26 @@ answers 5xx (retried with backoff, then a clear failure; nothing half-written is
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.data.arrays import read_manifest
+from deepfeat.db.migrate import upgrade
 from deepfeat.db.models import Dataset
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.storage.backends import open_store
-from tests.s3server import CREDENTIALS
+from service.app import create_app
+from tests.helpers.env import ADMIN_KEY
+from tests.s3server import CREDENTIALS, start_moto, stop
 from workers.runner import execute_run
 
 SPEC: dict[str, Any] = {
@@ -92,3 +97,49 @@ def test_a_store_answering_5xx_is_retried_then_fails_leaving_nothing(
     # Retried (3 tries of the existence check, with backoff between) before the error reaches us.
     assert _Failing.hits >= 3
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_the_store_going_down_mid_run_fails_the_attempt_with_the_reason_and_records_nothing(
+    tmp_path: Path, any_db_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real training run on S3 (its own moto_server): the server is stopped once the run has trained
+    an epoch, so the next checkpoint upload meets a closed port. botocore retries it with backoff
+    (`s3_max_attempts`), then the attempt fails saying what happened; no artifact row is written and
+    nothing is left in the worker's staging folder."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    process, endpoint = start_moto(tmp_path / "moto.log")
+    try:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="outage")
+        upgrade(any_db_url)
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=any_db_url,
+            bootstrap_key=ADMIN_KEY,
+            artifact_url="s3://outage/deepfeat",
+            s3_endpoint_url=endpoint,
+            s3_max_attempts=2,
+        )
+        spec = {**SPEC, "dataset": "builtin:digits", "training": {"epochs": 1000}}
+        with TestClient(create_app(settings)) as client:
+            client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+            submitted = client.post("/v1/runs", json=spec)
+            assert submitted.status_code == 202, submitted.text
+            run_id = submitted.json()["id"]
+            worker = threading.Thread(target=execute_run, args=(run_id, settings, lambda *_: None))
+            worker.start()
+            deadline = time.monotonic() + 120
+            while not client.get(f"/v1/runs/{run_id}/metrics").json() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get(f"/v1/runs/{run_id}").json()["status"] == "running"
+            stop(process)  # the store is down from here on
+            worker.join(120)
+            assert not worker.is_alive()
+            run = client.get(f"/v1/runs/{run_id}").json()
+            assert run["status"] == "failed"
+            assert "127.0.0.1" in run["error"] or "connect" in run["error"].lower(), run["error"]
+            assert client.get(f"/v1/runs/{run_id}/artifacts").json() == []
+        leftovers = [p for p in open_store(settings).tmp_dir.rglob("*") if p.is_file()]
+        assert leftovers == []
+    finally:
+        stop(process)
