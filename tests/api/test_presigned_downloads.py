@@ -73,7 +73,7 @@ def finished_run(client: TestClient, settings: Settings, content: bytes) -> tupl
                 size_bytes=blob.size_bytes,
             )
         )
-        assert leases.finish(run_id, attempt, "succeeded", best={})
+        assert leases.finish(run_id, attempt, "succeeded", values={"best_metrics": {}})
         session.commit()
     engine.dispose()
     return run_id, blob.sha256
