@@ -175,7 +175,12 @@ def _collective_failure(exc: BaseException, followers: list[subprocess.Popen[byt
     text = str(exc).lower()
     return (
         isinstance(exc, dist.DistError)
-        or any(word in text for word in ("gloo", "nccl", "timed out", "connection reset", "closed by peer"))
+        # gloo words a hung peer either way: "Timed out waiting …" or "Application timeout caused pair
+        # closure" (which one depends on where the collective was when the timeout hit).
+        or any(
+            word in text
+            for word in ("gloo", "nccl", "timed out", "timeout", "connection reset", "closed by peer")
+        )
         or any(p.poll() is not None for p in followers)
     )
 

@@ -16,7 +16,7 @@ from deepfeat.config import Settings
 from deepfeat.data.builtins import load_builtin
 from deepfeat.specs.runs import RunSpec
 from deepfeat.train.checkpoint import CheckpointDir
-from deepfeat.train.launch import RankLost, train_on_ranks
+from deepfeat.train.launch import RankLost, _collective_failure, train_on_ranks
 from tests.helpers.training import Recorder
 from tests.processes import follower_processes, ranks_under
 
@@ -134,3 +134,11 @@ def test_an_exception_of_rank_0s_reporter_stops_the_followers_and_reaches_the_ca
 ) -> None:
     with pytest.raises(Preempted):  # the runner requeues on its own exceptions (SIGTERM, lost lease)
         train_on_ranks(spec(epochs=50), load_builtin("digits"), PreemptedAfter(stop_after_checks=5), settings)
+
+
+def test_both_of_gloos_timeout_messages_count_as_a_lost_rank() -> None:
+    """A hung peer surfaces as either message depending on where the collective was; both must requeue
+    the attempt (a RankLost), not fail the run as if it were a bug."""
+    for message in ("[gloo] Timed out waiting 3000ms for recv", "Application timeout caused pair closure"):
+        assert _collective_failure(RuntimeError(message), [])
+    assert not _collective_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"), [])
