@@ -19,12 +19,10 @@ from fastapi.testclient import TestClient
 from deepfeat.client import Client
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Artifact
-from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
-from deepfeat.ids import new_id
 from deepfeat.storage.backends import open_store
 from service.app import create_app
+from tests.helpers.db import succeed_with_model
 from tests.helpers.env import ADMIN_KEY
 from tests.s3server import free_port
 
@@ -55,25 +53,7 @@ def finished_run(client: TestClient, settings: Settings, content: bytes) -> tupl
     run_id: str = client.post("/v1/runs", json=SPEC).json()["id"]
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
-        leases = LeaseRepository(session)
-        attempt = leases.claim(run_id, "test", 60)
-        assert attempt is not None
-        run = leases.get(run_id)
-        assert run is not None
-        blob = open_store(settings).put_bytes(content)
-        leases.add_artifact(
-            Artifact(
-                id=new_id("art"),
-                project_id=run.project_id,
-                run_id=run_id,
-                name="model.safetensors",
-                media_type="application/octet-stream",
-                path=blob.key,
-                sha256=blob.sha256,
-                size_bytes=blob.size_bytes,
-            )
-        )
-        assert leases.finish(run_id, attempt, "succeeded", values={"best_metrics": {}})
+        _, blob = succeed_with_model(session, open_store(settings), run_id, content)
         session.commit()
     engine.dispose()
     return run_id, blob.sha256

@@ -13,13 +13,14 @@ from fastapi.testclient import TestClient
 
 from deepfeat.config import Settings
 from deepfeat.db.migrate import upgrade
-from deepfeat.db.models import Artifact, Encoder, EncoderAlias
+from deepfeat.db.models import Encoder, EncoderAlias
 from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
 from deepfeat.storage.backends import open_store
 from deepfeat.storage.local import FileStore
 from deepfeat.train.stored_checkpoints import StoredCheckpoints, checkpoints_prefix
+from tests.helpers.db import succeed_with_model
 from tests.helpers.env import ADMIN_KEY
 from tests.helpers.specs import MLP_SPEC
 
@@ -42,25 +43,7 @@ def finished_run(client: TestClient, settings: Settings, weights: bytes, encoder
     store = FileStore(settings.artifacts_dir)
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
-        leases = LeaseRepository(session)
-        attempt = leases.claim(run_id, "test", 60)
-        assert attempt is not None
-        run = leases.get(run_id)
-        assert run is not None
-        blob = store.put_bytes(weights)
-        leases.add_artifact(
-            Artifact(
-                id=new_id("art"),
-                project_id=run.project_id,
-                run_id=run_id,
-                name="model.safetensors",
-                media_type="application/octet-stream",
-                path=blob.key,
-                sha256=blob.sha256,
-                size_bytes=blob.size_bytes,
-            )
-        )
-        assert leases.finish(run_id, attempt, "succeeded", values={"best_metrics": {"val_accuracy": 0.9}})
+        run, _ = succeed_with_model(session, store, run_id, weights, {"val_accuracy": 0.9})
         if encoder:
             version = len(session.query(Encoder).filter_by(name=encoder).all()) + 1
             row = Encoder(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from deepfeat.data.schema import DatasetSchema
-from deepfeat.db.models import Dataset, Run
+from deepfeat.db.models import Artifact, Dataset, Run
+from deepfeat.db.repositories.leases import LeaseRepository
+from deepfeat.ids import new_id
+from deepfeat.storage import ArtifactStore, StoredBlob
 
 
 def placeholder_dataset(dataset_id: str, project_id: str) -> Dataset:
@@ -36,3 +41,30 @@ def placeholder_run(run_id: str, project_id: str, dataset_id: str, **fields: Any
         "max_attempts": 2,
     }
     return Run(id=run_id, project_id=project_id, dataset_id=dataset_id, **(row | fields))
+
+
+def succeed_with_model(
+    session: Session, store: ArtifactStore, run_id: str, weights: bytes, best: dict[str, float] | None = None
+) -> tuple[Run, StoredBlob]:
+    """Claim a queued run and end it `succeeded` with `weights` as its `model.safetensors`, the way a
+    worker records it (the caller commits)."""
+    leases = LeaseRepository(session)
+    attempt = leases.claim(run_id, "test", 60)
+    assert attempt is not None
+    run = leases.get(run_id)
+    assert run is not None
+    blob = store.put_bytes(weights)
+    leases.add_artifact(
+        Artifact(
+            id=new_id("art"),
+            project_id=run.project_id,
+            run_id=run_id,
+            name="model.safetensors",
+            media_type="application/octet-stream",
+            path=blob.key,
+            sha256=blob.sha256,
+            size_bytes=blob.size_bytes,
+        )
+    )
+    assert leases.finish(run_id, attempt, "succeeded", values={"best_metrics": best or {}})
+    return run, blob

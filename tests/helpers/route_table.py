@@ -16,12 +16,12 @@ from starlette.routing import Mount, Route
 
 from deepfeat.config import Settings
 from deepfeat.db.models import Artifact, Encoder, EncoderAlias, Extraction
-from deepfeat.db.repositories.leases import LeaseRepository
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.ids import new_id
 from deepfeat.services.auth import issue_key
 from deepfeat.storage.local import FileStore
 from tests.helpers.api import csrf_of
+from tests.helpers.db import succeed_with_model
 from tests.helpers.env import ADMIN_KEY
 from tests.helpers.specs import MLP_SPEC
 
@@ -201,25 +201,7 @@ def build_world(client: TestClient, settings: Settings) -> World:
     store = FileStore(settings.artifacts_dir)
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
-        leases = LeaseRepository(session)
-        attempt = leases.claim(done, "test", 60)
-        assert attempt is not None
-        run = leases.get(done)
-        assert run is not None
-        blob = store.put_bytes(b"victim weights")
-        leases.add_artifact(
-            Artifact(
-                id=new_id("art"),
-                project_id=run.project_id,
-                run_id=done,
-                name="model.safetensors",
-                media_type="application/octet-stream",
-                path=blob.key,
-                sha256=blob.sha256,
-                size_bytes=blob.size_bytes,
-            )
-        )
-        assert leases.finish(done, attempt, "succeeded", values={"best_metrics": {}})
+        run, _ = succeed_with_model(session, store, done, b"victim weights")
         encoder = Encoder(
             id=new_id("enc"),
             project_id=run.project_id,
