@@ -67,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -89,7 +90,7 @@ def main() -> None:
             try:
                 results: dict[tuple[str, int], list[tuple[float, float]]] = {}
                 for _ in range(args.rounds):
-                    for connections in (1, 32):
+                    for connections in args.connections:
                         for name, (_, url) in servers.items():
                             results.setdefault((name, connections), []).append(
                                 wrk(url + path, connections, args.seconds)
@@ -109,7 +110,7 @@ def main() -> None:
             f"{name:10} {connections:>3} {statistics.median(rps):>9.0f} ({min(rps):.0f}–{max(rps):.0f})"
             f"{'':>3} {statistics.median(p for _, p in runs):>8.2f}"
         )
-    for connections in (1, 32):
+    for connections in args.connections:
         ratios = [
             d / m
             for (d, _), (m, _) in zip(

@@ -41,6 +41,7 @@ from service.routers import (
     workers,
 )
 from service.routers.pages import install_dashboard
+from service.routing import open_read_lane
 from service.state import AppState
 from workers.queue import Enqueuer
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
+        open_read_lane(settings.resolved_api_read_threads)
         ensure_up_to_date(engine)
         sessions = make_session_factory(engine)
         if settings.bootstrap_key is not None:
@@ -94,15 +96,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_hygiene(app, settings)
+    # Starlette tries routes in order: the busiest (embeddings, a run's status) come first, so the
+    # request that is made thousands of times does not first fail to match the rest.
     for router in (
-        health.router,
-        datasets.router,
+        embeddings.router,
         runs.router,
         inference.router,
-        encoders.router,
-        embeddings.router,
-        models.router,
         tei.router,
+        models.router,
+        health.router,
+        datasets.router,
+        encoders.router,
         extractions.router,
         schema.router,
         keys.router,

@@ -11,7 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from deepfeat.db.session import commit, rollback
 from deepfeat.services.auth import KeyCache, Principal, authenticate, hash_key
 from deepfeat.services.datasets import DatasetService
 from deepfeat.services.encoders import EncoderService
@@ -21,43 +20,44 @@ from deepfeat.services.runs import RunService
 from deepfeat.services.signals import RevocationSignal
 from deepfeat.services.sweeps import SweepService
 from deepfeat.services.webhooks import WebhookService
+from service.routing import end_transaction, ended, request_session
 from service.state import AppState
 
 AUTH_TTL_S = 5.0
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer df_...`")
 
 
-async def app_state(request: Request) -> AppState:
-    # async: a plain attribute read; a sync dependency would cost a thread-pool hop on every request.
+def state_of(request: Request) -> AppState:
     state: AppState = request.app.state.deepfeat
     return state
+
+
+async def app_state(request: Request) -> AppState:
+    # async: a plain attribute read; a sync dependency would cost a thread-pool hop on every request.
+    return state_of(request)
 
 
 State = Annotated[AppState, Depends(app_state)]
 
 
-async def db_session(state: State) -> AsyncIterator[Session]:
-    # async, and the end of the request's transaction is one thread-pool hop: a sync generator costs a
-    # hop to open the session and another to close it. A Session connects only when first used, so
-    # making one here blocks nothing.
-    session = state.sessions()
+# The dependencies below take `Request` rather than `State`: each dependency FastAPI solves costs a
+# few tens of µs on every request, and these are on every request.
+
+
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    # async: a Session connects only when first used, so making one here blocks nothing. A sync
+    # endpoint ends the transaction in its own thread-pool hop (`service.routing.OneHopRoute`); for an
+    # async one the end is one hop here.
+    session = state_of(request).sessions()
+    request_session.set(session)
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_end, session, False)
+        if not ended(session):
+            await run_in_threadpool(end_transaction, session, False)
         raise
-    await run_in_threadpool(_end, session, True)
-
-
-def _end(session: Session, succeeded: bool) -> None:
-    """Commit (then run the after-commit work such as enqueueing) or roll back, and close."""
-    try:
-        if succeeded:
-            commit(session)
-        else:
-            rollback(session)
-    finally:
-        session.close()
+    if not ended(session):
+        await run_in_threadpool(end_transaction, session, True)
 
 
 # scope="function": commit when the endpoint returns, before the response goes out. FastAPI's default
@@ -67,13 +67,13 @@ DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 async def principal(
     request: Request,
-    state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller's key. Lookups are cached for AUTH_TTL_S (a lookup per request capped a 2-core machine
     near 190 authenticated requests/s), and trusted only while the revocation stamp (a file's inode on
     one host, a Redis counter on many) is what it was when cached: a revoked key fails on its next
     request in every API process. A hit costs no database session and no thread-pool hop."""
+    state = state_of(request)
     raw = credentials.credentials if credentials else None
     digest = hash_key(raw) if raw else ""
     # Per app, not per module: another app in the same process may have another database.
@@ -118,23 +118,28 @@ Admin = Annotated[Principal, Depends(admin)]
 # `Admin` beside them.
 
 
-async def run_service(session: DbSession, who: Reader, state: State) -> RunService:
+async def run_service(request: Request, session: DbSession, who: Reader) -> RunService:
+    state = state_of(request)
     return RunService(session, who.project_id, state.settings, state.store)
 
 
-async def dataset_service(session: DbSession, who: Reader, state: State) -> DatasetService:
+async def dataset_service(request: Request, session: DbSession, who: Reader) -> DatasetService:
+    state = state_of(request)
     return DatasetService(session, who.project_id, state.store, state.settings)
 
 
-async def encoder_service(session: DbSession, who: Reader, state: State) -> EncoderService:
+async def encoder_service(request: Request, session: DbSession, who: Reader) -> EncoderService:
+    state = state_of(request)
     return EncoderService(session, who.project_id, state.settings, state.store)
 
 
-async def extraction_service(session: DbSession, who: Reader, state: State) -> ExtractionService:
+async def extraction_service(request: Request, session: DbSession, who: Reader) -> ExtractionService:
+    state = state_of(request)
     return ExtractionService(session, who.project_id, state.settings, state.store)
 
 
-async def sweep_service(session: DbSession, who: Reader, state: State) -> SweepService:
+async def sweep_service(request: Request, session: DbSession, who: Reader) -> SweepService:
+    state = state_of(request)
     return SweepService(session, who.project_id, state.settings, state.store)
 
 
@@ -142,7 +147,8 @@ async def webhook_service(session: DbSession, who: Reader) -> WebhookService:
     return WebhookService(session, who.project_id)
 
 
-async def project_service(session: DbSession, who: Reader, state: State) -> ProjectService:
+async def project_service(request: Request, session: DbSession, who: Reader) -> ProjectService:
+    state = state_of(request)
     return ProjectService(session, who, state.settings)
 
 

@@ -111,6 +111,13 @@ class RunService:
     def get(self, run_id: str) -> Run:
         return found(self.repo.get(run_id), "run", run_id)
 
+    def get_with_queue_position(self, run_id: str) -> tuple[Run, int | None]:
+        """The run and its place in the queue (None unless it is queued), in one query."""
+        row = self.repo.get_with_queue_position(run_id)
+        if row is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return row
+
     def page(
         self, status: str | None, after: str | None, limit: int, search: RunSearch | None = None
     ) -> tuple[list[Run], str | None]:

@@ -42,12 +42,13 @@ class RevocationSignal:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings, self.sessions = settings, sessions
         self.file = settings.signals_dir / "keys-revoked"
-        url = None if single_host(settings) else _redis_url(settings)
+        self.single_host = single_host(settings)  # read on every request: worked out once
+        url = None if self.single_host else _redis_url(settings)
         self.redis = redis.Redis.from_url(url, socket_timeout=1) if url else None
 
     def stamp(self) -> str | None:
         """The current value; None when it cannot be read (then nothing cached is trusted)."""
-        if single_host(self.settings):
+        if self.single_host:
             try:
                 found = self.file.stat()
             except FileNotFoundError:

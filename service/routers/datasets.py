@@ -20,9 +20,10 @@ from deepfeat.specs.datasets import (
     UploadOptions,
 )
 from service.deps import DatasetServiceDep, DbSession, State, Writer
+from service.routing import OneHopRoute, blocking
 from service.uploads import receive_upload
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/datasets", tags=["datasets"])
 
 _UPLOAD_DOC: dict[str, Any] = {
     "requestBody": {
@@ -114,6 +115,7 @@ def get_dataset(dataset_id: str, service: DatasetServiceDep) -> DatasetOut:
 
 
 @router.get("/{dataset_id}/preview", response_model=DatasetPreview)
+@blocking  # reads the dataset from the store
 def preview_dataset(
     dataset_id: str,
     service: DatasetServiceDep,

@@ -20,8 +20,9 @@ from deepfeat.specs.encoders import (
 from service.deps import Reader, State
 from service.embedding import Runtime, embed_inputs
 from service.openapi_errors import OPENAI_ERROR_RESPONSES
+from service.routing import OneHopRoute
 
-router = APIRouter(tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
+router = APIRouter(route_class=OneHopRoute, tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
 
 
 @router.post("/v1/embeddings", response_model=OpenAIEmbeddingResponse)

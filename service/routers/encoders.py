@@ -23,8 +23,9 @@ from deepfeat.specs.encoders import (
 )
 from service.deps import EncoderServiceDep, Reader, State, Writer
 from service.embedding import Runtime, embed_inputs, resolve
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/encoders", tags=["encoders"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/encoders", tags=["encoders"])
 
 
 @router.get("", response_model=EncoderPage)

@@ -12,8 +12,9 @@ from deepfeat.specs.runs import ArtifactOut
 from service.deps import ExtractionServiceDep, State, Writer
 from service.downloads import artifact_response
 from service.embedding import Runtime
+from service.routing import OneHopRoute, blocking
 
-router = APIRouter(prefix="/v1/extractions", tags=["extractions"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/extractions", tags=["extractions"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -57,6 +58,7 @@ def list_extraction_artifacts(extraction_id: str, service: ExtractionServiceDep)
 
 
 @router.get("/{extraction_id}/artifacts/{name:path}", response_class=FileResponse)
+@blocking  # the store
 def download_extraction_artifact(
     extraction_id: str, name: str, service: ExtractionServiceDep, state: State
 ) -> Response:

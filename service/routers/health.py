@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from deepfeat.db.migrate import ensure_up_to_date
 from service.deps import State
+from service.routing import OneHopRoute, blocking
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=OneHopRoute, tags=["health"])
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +24,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+@blocking  # probes the database and the broker, which may time out
 def readyz(state: State, request: Request) -> JSONResponse:
     checks: dict[str, Any] = {}
     runtime = getattr(request.app.state, "encoders", None)

@@ -14,8 +14,9 @@ from deepfeat.specs.inference import (
     ScoreResponse,
 )
 from service.deps import EncoderServiceDep, State
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/runs", tags=["inference"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/runs", tags=["inference"])
 
 
 @router.post("/{run_id}/predict", response_model=PredictResponse)

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from deepfeat.services import auth
 from deepfeat.specs.keys import KeyCreate, KeyOut, KeyPage
 from service.deps import Admin, DbSession, State
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, response_model=KeyOut)

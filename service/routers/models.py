@@ -11,8 +11,11 @@ from deepfeat.services.compat import model_id, model_ids
 from deepfeat.specs.compat import OpenAIModel, OpenAIModelList
 from service.deps import DbSession, EncoderServiceDep, Reader
 from service.openapi_errors import OPENAI_ERROR_RESPONSES
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/models", tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES)
+router = APIRouter(
+    route_class=OneHopRoute, prefix="/v1/models", tags=["embeddings"], responses=OPENAI_ERROR_RESPONSES
+)
 
 
 @router.get("", response_model=OpenAIModelList)

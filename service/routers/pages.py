@@ -39,9 +39,10 @@ from service.dashboard.pages import (
 from service.dashboard.session import Sessions
 from service.deps import DbSession, State
 from service.downloads import artifact_response
+from service.routing import OneHopRoute, blocking
 from service.streaming import event_stream_response, resume_point
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OneHopRoute, include_in_schema=False)
 PAGE = 50
 QUEUES = ("cpu", "gpu")
 PREVIEW_ROWS = 10
@@ -217,6 +218,7 @@ def cancel(run_id: str, who: Poster, service: ViewerRunService) -> Response:
 
 
 @router.get("/runs/{run_id}/artifacts/{name:path}")
+@blocking  # the store
 def artifact(run_id: str, name: str, _: Who, service: ViewerRunService, state: State) -> Response:
     service.get(run_id)
     for a in service.artifacts(run_id):

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from deepfeat.specs.keys import KeyCreate, KeyOut, KeyPage
 from deepfeat.specs.projects import ProjectCreate, ProjectOut, ProjectPage, StorageUsage
 from service.deps import Admin, ProjectServiceDep
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/projects", tags=["projects"])
 
 
 @router.post("", status_code=201, response_model=ProjectOut)

@@ -25,9 +25,10 @@ from deepfeat.specs.runs import (
 )
 from service.deps import DbSession, Reader, RunServiceDep, State, Writer
 from service.downloads import artifact_response
+from service.routing import OneHopRoute, blocking
 from service.streaming import event_stream_response, resume_point, wants_event_stream
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/runs", tags=["runs"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -82,7 +83,8 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: str, service: RunServiceDep) -> RunOut:
-    return _out(service, [service.get(run_id)])[0]
+    run, place = service.get_with_queue_position(run_id)
+    return RunOut.model_validate(run).model_copy(update={"queue_position": place})
 
 
 @router.patch("/{run_id}", response_model=RunOut)
@@ -144,6 +146,7 @@ def list_artifacts(run_id: str, service: RunServiceDep) -> list[ArtifactOut]:
 
 
 @router.get("/{run_id}/artifacts/{name:path}", response_class=FileResponse)
+@blocking  # the store
 def download_artifact(run_id: str, name: str, service: RunServiceDep, state: State) -> Response:
     artifact = service.artifact(run_id, name)
     return artifact_response(

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from deepfeat.specs.runs import RunSpec
 from service.deps import Reader
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/schema", tags=["schema"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/schema", tags=["schema"])
 _RUN_SCHEMA = RunSpec.model_json_schema()
 
 

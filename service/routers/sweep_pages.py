@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, Response
 from deepfeat.specs.sweeps import SweepOut, SweepTrialOut
 from service.dashboard import views
 from service.dashboard.pages import ViewerSweepService, Who, render
+from service.routing import OneHopRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OneHopRoute, include_in_schema=False)
 Sort = Literal["metric", "number"]
 
 

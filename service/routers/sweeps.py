@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 
 from deepfeat.specs.sweeps import SweepOut, SweepPage, SweepSpec, SweepStatus
 from service.deps import State, SweepServiceDep, Writer
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/sweeps", tags=["sweeps"])
 
 
 @router.post("", status_code=202, response_model=SweepOut)

@@ -15,8 +15,9 @@ from deepfeat.specs.compat import TEIEmbedRequest, TEIInfo
 from service.deps import Reader, State
 from service.embedding import Runtime, embed_inputs, resolve
 from service.openapi_errors import TEI_ERROR_RESPONSES
+from service.routing import OneHopRoute
 
-router = APIRouter(tags=["tei"], responses=TEI_ERROR_RESPONSES)
+router = APIRouter(route_class=OneHopRoute, tags=["tei"], responses=TEI_ERROR_RESPONSES)
 
 
 @router.post("/embed", response_model=list[list[float]])

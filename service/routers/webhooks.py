@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response
 
 from deepfeat.specs.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 from service.deps import Admin, State, WebhookServiceDep
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", status_code=201, response_model=WebhookCreated)

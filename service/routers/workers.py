@@ -8,8 +8,9 @@ from deepfeat.db.repositories.workers import stale_after
 from deepfeat.services.workers import online_workers
 from deepfeat.specs.workers import WorkerList, WorkerOut
 from service.deps import DbSession, Reader, State
+from service.routing import OneHopRoute
 
-router = APIRouter(prefix="/v1/workers", tags=["workers"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/workers", tags=["workers"])
 
 
 @router.get("", response_model=WorkerList)

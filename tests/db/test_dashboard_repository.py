@@ -62,3 +62,21 @@ def test_queue_position_counts_earlier_queued_runs_of_the_same_project(session: 
 
 def test_encoders_of_another_project_are_not_listed(session: Session) -> None:
     assert DashboardRepository(session).encoders("prj_a") == []
+
+
+def test_a_run_read_with_its_queue_place_agrees_with_the_queue(session: Session) -> None:
+    """`GET /v1/runs/{id}` reads the run and its place in one statement: the same places as the
+    queue's, None for a run that is not queued, and nothing for another project's run."""
+    repo = RunRepository(session, "prj_a")
+    queued = [session.get_one(Run, i) for i in ("run_06", "run_07")]
+    for run_id, place in repo.queue_positions(queued).items():
+        found = repo.get_with_queue_position(run_id)
+        assert found is not None
+        assert found[0].id == run_id
+        assert found[1] == place
+    assert repo.get_with_queue_position("run_02") == (session.get_one(Run, "run_02"), None)
+    assert repo.get_with_queue_position("run_05") is None  # prj_b's
+    assert RunRepository(session, "prj_b").get_with_queue_position("run_05") == (
+        session.get_one(Run, "run_05"),
+        1,
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,13 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert s.bootstrap_key is not None
     assert s.bootstrap_key.get_secret_value() == "df_k"
     assert "df_k" not in repr(s)
+
+
+def test_read_threads_follow_the_cores_and_the_database(tmp_path: Path) -> None:
+    """SQLite answers in-process (threads past the cores only contend for the GIL); a database server
+    leaves threads waiting on the network; a value given wins."""
+    cores = len(os.sched_getaffinity(0))
+    assert Settings(data_dir=tmp_path).resolved_api_read_threads == cores
+    server = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://u@h/db")
+    assert server.resolved_api_read_threads == 4 * cores
+    assert Settings(data_dir=tmp_path, api_read_threads=3).resolved_api_read_threads == 3

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from deepfeat.db.models import Artifact, Encoder, Extraction, Run, RunEvent, RunMetric
 from deepfeat.db.repositories.run_search import JsonReader, RunSearch
+
+# Built once: `GET /v1/runs/{id}` is the most frequent request, and building the statement (column
+# comparisons, bind parameters) cost as much as running it.
+_BY_ID = select(Run).where(Run.id == bindparam("run_id"), Run.project_id == bindparam("project_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_AHEAD = aliased(Run)
+_PLACE = (
+    select(func.count())
+    .where(_AHEAD.project_id == Run.project_id, _AHEAD.status == "queued", _AHEAD.id <= Run.id)
+    .scalar_subquery()
+)
+# The run and, when it is queued, its place in the queue, in one statement: CASE runs the count only for a
+# queued run.
+_BY_ID_WITH_PLACE = select(Run, case((Run.status == "queued", _PLACE), else_=None)).where(
+    Run.id == bindparam("run_id"), Run.project_id == bindparam("project_id")
+)
 
 
 class RunRepository:
@@ -21,8 +37,15 @@ class RunRepository:
         return Run.project_id == self.project_id
 
     def get(self, run_id: str, for_update: bool = False) -> Run | None:
-        query = select(Run).where(Run.id == run_id, Run.project_id == self.project_id)
-        return self.session.scalar(query.with_for_update() if for_update else query)
+        query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+        return self.session.scalar(query, {"run_id": run_id, "project_id": self.project_id})
+
+    def get_with_queue_position(self, run_id: str) -> tuple[Run, int | None] | None:
+        """The run and, if it is queued, its 1-based place among the project's queued runs."""
+        row = self.session.execute(
+            _BY_ID_WITH_PLACE, {"run_id": run_id, "project_id": self.project_id}
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     def by_idempotency_key(self, key: str) -> Run | None:
         return self.session.scalar(
