@@ -81,7 +81,7 @@ def main() -> None:
             run = httpx.post(f"{stack.url}/v1/runs", json=spec, headers=headers, timeout=30).json()
             path = f"/v1/runs/{run['id']}"
             env = {**os.environ, "DEEPFEAT_BENCH_DB": f"sqlite:///{data_dir / 'deepfeat.db'}"}
-            servers = {"deepfeat": (None, stack.url)}
+            servers: dict[str, tuple[subprocess.Popen[bytes] | None, str]] = {"deepfeat": (None, stack.url)}
             procs = []
             for name in ("minimal", "bare"):
                 proc, url = start_uvicorn(f"api_minimal:{name}", env, Path(tmp) / f"{name}.log")

@@ -2,7 +2,8 @@
 
 `minimal` does the work of `GET /v1/runs/{id}` the plain way: the bearer key looked up by sha256, the run
 read by id, a pydantic answer, sync SQLAlchemy 2 on the same SQLite file in FastAPI's thread pool.
-`bare` answers a constant: the ceiling of FastAPI + uvicorn on this machine.
+`bare` answers a constant: the ceiling of FastAPI + uvicorn on this machine (for bench/embed.py's
+digits case too).
 
     DEEPFEAT_BENCH_DB=sqlite:///var/deepfeat.db uvicorn bench.api_minimal:minimal
 """
@@ -27,6 +28,13 @@ bare = FastAPI()
 @bare.get("/v1/runs/{run_id}")
 def bare_run(run_id: str) -> dict[str, Any]:
     return {"id": run_id, "status": "queued"}
+
+
+@bare.post("/v1/encoders/{name}/embed")
+async def bare_embed(name: str) -> dict[str, Any]:
+    """bench/embed.py's HTTP ceiling for a small model: an embedding route (async, as deepfeat's is)
+    answering a constant 32-vector, so nothing but FastAPI + uvicorn is measured."""
+    return {"model": name, "embeddings": [[0.0] * 32]}
 
 
 minimal = FastAPI()

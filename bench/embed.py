@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from api import start_uvicorn  # bench/api.py: the same uvicorn start as its baselines
 
 from deepfeat.devstack import DevStack
 from deepfeat.encoders.catalogue import load_pretrained
@@ -231,7 +232,18 @@ def digits_case(data_dir: Path, threads: int, seconds: float) -> dict[str, float
         served, _ = asyncio.run(load(stack.port, payloads, 32, seconds))
     finally:
         stack.stop()
-    return {"raw_b32": raw, "raw_b1": raw1, "served_c32": served}
+    # The HTTP ceiling: bare FastAPI + uvicorn answering a constant on the same route and requests.
+    bare, url = start_uvicorn("api_minimal:bare", dict(os.environ), data_dir / "bare.log")
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        ceiling_payloads = [
+            request_bytes(port, "/v1/encoders/digits/embed", {"inputs": [r.tolist()]}) for r in rows
+        ]
+        ceiling, _ = asyncio.run(load(port, ceiling_payloads, 32, seconds))
+    finally:
+        bare.terminate()
+        bare.wait()
+    return {"raw_b32": raw, "raw_b1": raw1, "served_c32": served, "http_ceiling_c32": ceiling}
 
 
 def main() -> None:
@@ -279,7 +291,10 @@ def main() -> None:
                 f"\ndigits MLP (registered here): raw forward batch 32 {d['raw_b32']:.0f} rows/s, batch 1 "
                 f"{d['raw_b1']:.0f} rows/s; served c=32 {d['served_c32']:.0f} req/s (one row each) -> "
                 f"{d['served_c32'] / d['raw_b32']:.3f}x raw batch 32, {d['served_c32'] / d['raw_b1']:.3f}x "
-                "raw batch 1 (target >= 0.8)"
+                "raw batch 1 (target >= 0.8)\n"
+                f"  HTTP ceiling (bare FastAPI + uvicorn, a constant answer, same requests) c=32 "
+                f"{d['http_ceiling_c32']:.0f} req/s = {d['http_ceiling_c32'] / d['raw_b32']:.3f}x raw batch "
+                f"32: served / ceiling {d['served_c32'] / d['http_ceiling_c32']:.2f}"
             )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deepfeat.cores import available_cores
 
 
 class Settings(BaseSettings):
@@ -187,7 +188,7 @@ class Settings(BaseSettings):
     def resolved_api_read_threads(self) -> int:
         # SQLite answers in-process: threads past the cores only fight over the GIL (2 threads served
         # 1.4x what 40 did on 2 cores). A server database leaves a thread waiting on the network.
-        cores = len(os.sched_getaffinity(0))
+        cores = available_cores()
         if self.api_read_threads is not None:
             return self.api_read_threads
         return cores if self.resolved_database_url.startswith("sqlite") else 4 * cores

@@ -15,7 +15,7 @@ from deepfeat.db.migrate import ensure_up_to_date
 from deepfeat.db.session import make_engine, make_session_factory
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import ensure_bootstrap_key
-from deepfeat.services.serving import start_preload
+from deepfeat.services.serving import start_preload, threads_left_by_workers
 from deepfeat.storage.backends import open_store
 from service.docs import install_docs
 from service.errors import ERROR_RESPONSES, document_errors, install_error_handlers
@@ -76,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             KeyRateLimiter(settings),
         )
         # inference thread + batchers + engines (graphs cached in the store), torch threads set
-        app.state.encoders = EncoderRuntime(settings, app.state.deepfeat.store)
+        app.state.encoders = EncoderRuntime(
+            settings, app.state.deepfeat.store, threads_left_by_workers(settings, sessions)
+        )
         start_preload(  # a daemon thread: /readyz answers 503 until it is done
             app.state.encoders, sessions, app.state.deepfeat.store
         )

@@ -18,6 +18,7 @@ from celery.signals import (
 
 from deepfeat import logs
 from deepfeat.config import get_settings
+from deepfeat.cores import pool_threads
 from workers.queue import QUEUES, Enqueuer, make_celery
 
 # The worker's app (`celery -A workers.celery_app worker`); the gateway only sends, via workers.queue.
@@ -41,8 +42,7 @@ def _child_init(**_: object) -> None:
 
     settings = get_settings()
     concurrency = int(os.environ.get("DEEPFEAT_WORKER_CONCURRENCY", "1"))
-    threads = settings.torch_threads or max(1, (os.cpu_count() or 1) // max(concurrency, 1))
-    torch.set_num_threads(threads)
+    torch.set_num_threads(pool_threads(settings.torch_threads, concurrency))
     reset_process_state()
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 import billiard.process
 
 from deepfeat.config import Settings
+from deepfeat.cores import pool_threads
 from deepfeat.db.repositories.workers import Slot, WorkerBeat, WorkerRepository, stale_after
 from deepfeat.db.session import unit_of_work
 from deepfeat.db.types import utcnow
@@ -34,9 +35,10 @@ def pool_processes() -> list[str]:
     return [lease_owner(pid) for pid in children] or [lease_owner(os.getpid())]
 
 
-def pool_slots(gpus: int) -> tuple[Slot, ...]:
+def pool_slots(gpus: int, threads: int | None = None) -> tuple[Slot, ...]:
     """Each pool child's device, computed here as the child computes it for itself (deepfeat/gpus.py),
-    from its pool index, the GPUs the probe counted and CUDA_VISIBLE_DEVICES (children inherit it)."""
+    from its pool index, the GPUs the probe counted and CUDA_VISIBLE_DEVICES (children inherit it), and
+    its torch threads (deepfeat/cores.py), which the API on the same host leaves to it."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     children = sorted(
         ((getattr(c, "index", None), c.pid) for c in billiard.process.active_children() if c.pid),
@@ -47,7 +49,7 @@ def pool_slots(gpus: int) -> tuple[Slot, ...]:
     slots = []
     for index, pid in children:
         device = assign(index, gpus, visible)
-        slots.append(Slot(index, lease_owner(pid), device.device, device.gpu))
+        slots.append(Slot(index, lease_owner(pid), device.device, device.gpu, threads))
     return tuple(slots)
 
 
@@ -73,7 +75,7 @@ class HeartbeatThread(threading.Thread):
             processes=pool_processes(),
             cpu_cores=os.cpu_count(),
             gpus=self.device.gpus,
-            slots=pool_slots(self.device.gpus),
+            slots=pool_slots(self.device.gpus, pool_threads(self.settings.torch_threads, self.concurrency)),
         )
         with unit_of_work(sessions_for(self.settings)) as session:
             repo = WorkerRepository(session)

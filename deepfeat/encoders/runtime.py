@@ -70,8 +70,16 @@ def _param_bytes(module: torch.nn.Module) -> int:
 
 
 class EncoderRuntime:
-    def __init__(self, settings: Settings, store: ArtifactStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArtifactStore | None = None,
+        threads_left: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        """`threads_left`: the cores the workers on this host leave, asked when an encoder's engine is
+        built (None: no worker here); `DEEPFEAT_INFERENCE_THREADS` overrides it."""
         self.settings = settings
+        self.threads_left = threads_left
         self.device = inference_device(settings)
         threads = inference_threads(settings)
         if threads is not None and threads != torch.get_num_threads():
@@ -125,7 +133,7 @@ class EncoderRuntime:
                     engine=s.embed_engine,
                     precision="bf16" if s.embed_bf16 else s.embed_precision,
                     cache=self.graphs,
-                    threads=s.inference_threads or torch.get_num_threads(),
+                    threads=s.inference_threads or self.threads_left() or torch.get_num_threads(),
                     device=self.device,
                     max_batch=s.embed_max_batch,
                     max_tokens=s.embed_max_batch_tokens,

@@ -228,4 +228,5 @@ class Serving:
             "precisions": self.reports,
             "cpu_bf16": cpu_has_bf16(),
             "torch_threads": torch.get_num_threads(),
+            "onnx_threads": self.threads if self.onnx is not None else None,
         }

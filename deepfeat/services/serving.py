@@ -3,16 +3,35 @@ start-up preload (`DEEPFEAT_PRELOAD_ENCODERS`) that /readyz waits for."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from deepfeat.config import Settings
+from deepfeat.cores import available_cores, left_over
+from deepfeat.db.repositories.workers import WorkerRepository, stale_after
 from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.errors import NotFound
 from deepfeat.services.encoders import EncoderService, Resolved, pretrained
 from deepfeat.storage import ArtifactStore
+
+
+def threads_left_by_workers(settings: Settings, sessions: Callable[[], Session]) -> Callable[[], int | None]:
+    """The threads an encoder's ONNX engine may take: the cores the live workers on this host leave
+    (`deepfeat up` runs both on one machine). Asked when an engine is built, so workers that started
+    after the API count; None where no worker runs here (the engine then takes every core)."""
+
+    def ask() -> int | None:
+        with sessions() as session:
+            taken = WorkerRepository(session).threads_on(
+                socket.gethostname(), stale_after(settings.heartbeat_seconds)
+            )
+        return None if taken is None else left_over(available_cores(), taken)
+
+    return ask
 
 
 def describe_serving(resolved: Resolved, runtime: EncoderRuntime) -> dict[str, Any]:

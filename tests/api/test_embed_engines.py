@@ -4,6 +4,7 @@ extraction jobs that ask for the gpu queue."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from deepfeat.config import Settings
+from deepfeat.cores import available_cores, left_over
 from deepfeat.db.models import Extraction
+from deepfeat.db.repositories.workers import Slot, WorkerBeat, WorkerRepository
+from deepfeat.db.session import unit_of_work
 from deepfeat.encoders.embedder import EmbedOptions
+from deepfeat.services.serving import threads_left_by_workers
 from tests.helpers.api import submit, text_dataset, trained_run
 from tests.helpers.specs import DIGITS_MLP
 from workers.extractor import execute_extraction
@@ -31,8 +36,25 @@ def test_an_encoder_reports_its_engine_and_each_precisions_cosine(
     assert serving["precisions"]["fp32"]["onnx_cosine_to_torch"] >= 0.9999
     assert 0.999 <= serving["precisions"]["bf16"]["cosine_to_fp32"] <= 1.0
     assert 0.9 < serving["precisions"]["int8"]["cosine_to_fp32"] < 1.0
+    assert serving["onnx_threads"] == torch.get_num_threads()  # no worker on this host: every core
     assert client.get("/v1/encoders/nope@2", headers=admin_headers).status_code == 404
     assert client.get("/v1/encoders/minilm-l6").status_code == 401
+
+
+def test_the_onnx_engines_take_the_cores_the_workers_on_this_host_leave(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    sessions = client.app.state.deepfeat.sessions  # type: ignore[attr-defined]
+    assert threads_left_by_workers(settings, sessions)() is None  # no worker here: every core
+    cores, here = available_cores(), socket.gethostname()
+    taken = max(cores - 1, 1)
+    with unit_of_work(sessions) as session:
+        slots = (Slot(0, f"{here}:1", "cpu", None, taken),)
+        WorkerRepository(session).beat(
+            WorkerBeat(f"w@{here}", here, 1, "cpu", "cpu", ["cpu"], 1, [f"{here}:1"], cores, 0, slots)
+        )
+    serving = client.get("/v1/encoders/minilm-l6", headers=admin_headers).json()["serving"]
+    assert serving["onnx_threads"] == left_over(cores, taken) == 1
 
 
 def test_a_registered_encoder_serves_from_its_graph_with_torch_answers(

@@ -125,3 +125,20 @@ def test_each_slot_reports_its_device_and_its_own_run(session: Session) -> None:
         (2, 13, "cuda:0", "3", "idle", None),
     ]
     assert views["old@host"].slots == ()
+
+
+def test_threads_on_a_host_add_up_its_live_workers_pool_processes(session: Session) -> None:
+    """What the API on a host leaves to training: each live worker's pool processes' torch threads;
+    an older row without them counts a fair share of its cores per process; other hosts and workers
+    gone silent count nothing."""
+    repo = WorkerRepository(session)
+    assert repo.threads_on("host", STALE) is None
+    slots = (Slot(0, "host:11", "cpu", None, 3), Slot(1, "host:12", "cpu", None, 2))
+    repo.beat(replace(beat("w1@host", ["host:11", "host:12"]), slots=slots))
+    repo.beat(replace(beat("w2@host", ["host:21"]), cpu_cores=4))  # no slots: 4 cores // 1 process
+    repo.beat(replace(beat("w3@other", ["other:31"]), hostname="other", slots=slots))
+    repo.beat(replace(beat("w4@host", ["host:41"]), slots=slots), now=utcnow() - 2 * STALE)
+    session.commit()
+    assert repo.threads_on("host", STALE) == 3 + 2 + 4
+    assert repo.threads_on("other", STALE) == 5
+    assert repo.threads_on("elsewhere", STALE) is None

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from deepfeat.cores import pool_threads
 from deepfeat.db.models import Run, Worker
 from deepfeat.db.types import utcnow
 
@@ -32,6 +33,7 @@ class Slot:
     process: str  # its lease owner name (`host:pid`), as in `processes`
     device: str  # `cpu` or `cuda:k`
     gpu: str | None = None  # the GPU as CUDA_VISIBLE_DEVICES names it
+    threads: int | None = None  # its torch threads (None: a worker from before they were kept)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,22 @@ class WorkerRepository:
                 )
             )
         return views
+
+    def threads_on(self, hostname: str, stale: timedelta, now: datetime | None = None) -> int | None:
+        """Torch threads the live workers of `hostname` hold (None: no live worker there). A worker from
+        before slots kept their threads counts a fair share of its cores per pool process."""
+        now = now or utcnow()
+        workers = self.session.scalars(
+            select(Worker).where(Worker.hostname == hostname, Worker.last_seen >= now - stale)
+        ).all()
+        if not workers:
+            return None
+        taken = 0
+        for w in workers:
+            share = pool_threads(None, w.concurrency, w.cpu_cores)
+            slots = w.slots or [{} for _ in range(max(w.concurrency, 1))]
+            taken += sum(slot.get("threads") or share for slot in slots)
+        return taken
 
     def count_online(self, stale: timedelta, now: datetime | None = None) -> int:
         now = now or utcnow()
