@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +17,8 @@ from deepfeat.encoders.runtime import EncoderRuntime
 from deepfeat.services.auth import Principal
 from deepfeat.services.compat import token_items
 from deepfeat.services.encoders import EncoderService, Resolved, check_inputs, options_for, pretrained
+from deepfeat.services.ref_cache import generation
+from service.routing import read_lane
 from service.state import AppState
 
 # The embedding path is the hot one: its dependencies are async (service/deps.py caches key lookups),
@@ -81,7 +84,15 @@ async def resolve(ref: str, who: Principal, state: AppState, runtime: EncoderRun
             service = EncoderService(session, who.project_id, state.settings, state.store)
             return service.resolve(ref, runtime)
 
-    return await run_in_threadpool(lookup)
+    hit = state.refs.get(who.project_id, ref)
+    if hit is not None:
+        return hit
+    looked_up_at = generation()
+    # On the read lane: 32 lookups at once on the shared pool's 40 threads overflowed the connection
+    # pool, and each overflow connection was opened (WAL pragma and all) and closed again.
+    resolved = await to_thread.run_sync(lookup, limiter=read_lane())
+    state.refs.put(who.project_id, ref, resolved, looked_up_at)
+    return resolved
 
 
 async def prepare(resolved: Resolved, inputs: list[Any]) -> list[Any]:

@@ -43,6 +43,11 @@ def open_read_lane(threads: int) -> None:
     _read_lane.set(CapacityLimiter(threads))
 
 
+def read_lane() -> CapacityLimiter | None:
+    """This event loop's read lane, for reads made outside a `def` endpoint (None: not opened)."""
+    return _read_lane.get()
+
+
 def blocking(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a read that may wait on something slow (the store, the broker): it keeps off the read lane."""
     setattr(endpoint, _BLOCKING, True)
@@ -85,7 +90,7 @@ def in_one_hop(endpoint: Callable[..., Any], read: bool) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)  # FastAPI reads the parameters and their types through __wrapped__
     async def one_hop(**kwargs: Any) -> Any:
-        lane = _read_lane.get() if read else None  # None: anyio's shared pool
+        lane = read_lane() if read else None  # None: anyio's shared pool
         return await to_thread.run_sync(call_and_end, kwargs, limiter=lane)
 
     return one_hop

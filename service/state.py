@@ -3,12 +3,14 @@ per-key rate limit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepfeat.config import Settings
+from deepfeat.services.encoders import Resolved
+from deepfeat.services.ref_cache import RefCache
 from deepfeat.storage import ArtifactStore
 from service.ratelimit import KeyRateLimiter
 from workers.queue import Enqueuer
@@ -22,3 +24,4 @@ class AppState:
     store: ArtifactStore
     enqueue: Enqueuer
     limiter: KeyRateLimiter
+    refs: RefCache[Resolved] = field(default_factory=RefCache)  # registered encoders, by ref

@@ -5,6 +5,9 @@ A request awaits a future; one collector task per (encoder, options) takes whate
 forward really computes) — and runs the batch in the inference thread, off the event loop. While a
 batch runs, the next one fills up, so under load batches grow by themselves.
 
+A model small enough (the runtime says so through `inline`) runs on the event loop itself: a thread hop
+and the GIL handoffs at each op cost a small MLP a hundred times its forward under load.
+
 Waiting for more inputs (at most `max_wait_s`) only pays when other clients are sending: the collector
 waits only after a batch that held more than one request. A lone client (concurrency 1) never waits,
 so its latency is the forward's. A queue holding more than `max_queue` items refuses new work (429 with
@@ -70,8 +73,11 @@ class DynamicBatcher:
         max_tokens: int | None = None,
         length: LengthFn | None = None,
         name: str = "",
+        inline: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.fn, self.executor = fn, executor
+        """`inline`: asked before each batch; True runs it on the event loop instead of `executor`
+        (a model small enough that the hop costs more than the forward)."""
+        self.fn, self.executor, self.inline = fn, executor, inline
         self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_s, max_queue
         self.max_tokens = max_tokens
         self.length: LengthFn = length or (lambda _item: 1)
@@ -165,7 +171,10 @@ class DynamicBatcher:
         metrics.BATCH_SIZE.observe(len(flat))
         metrics.BATCH_TOKENS.observe(len(flat) * max(r.longest for r in batch))
         try:
-            results = await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, flat)
+            if self.inline():
+                results = self.fn(flat)
+            else:
+                results = await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, flat)
         except Exception as exc:  # every waiting request learns why, the collector lives on
             for request in batch:
                 if not request.future.done():

@@ -148,8 +148,15 @@ class EncoderRuntime:
         if found is None:
             s = self.settings
 
-            def run(items: list[Any]) -> list[Any]:  # in the inference thread
-                return self.serving(key, embedder, default_layer).run(items, options)
+            def run(items: list[Any]) -> list[Any]:  # in the inference thread, or inline
+                # A built serving is used without the lock, which a load of another encoder may hold
+                # for seconds: the event loop must never wait on it.
+                built = self.servings.get((key, default_layer))
+                return (built or self.serving(key, embedder, default_layer)).run(items, options)
+
+            def inline() -> bool:  # never before the serving is built: building it takes seconds
+                built = self.servings.get((key, default_layer))
+                return built is not None and built.inline
 
             found = DynamicBatcher(
                 run,
@@ -160,6 +167,7 @@ class EncoderRuntime:
                 max_tokens=s.embed_max_batch_tokens,
                 length=embedder.length,
                 name=key,
+                inline=inline,
             )
             self.batchers[(key, options)] = found
         return found

@@ -37,6 +37,10 @@ log = logging.getLogger("deepfeat.encoders")
 ONNX_MIN_COSINE = 0.9999
 AUTO_MIN_COSINE = 0.999
 BF16_MIN_BATCH = 8
+# A CPU model whose full batch runs faster than this (measured at load) is run on the event loop rather
+# than in the inference thread: for a small MLP, handing the batch to a thread and then the GIL back and
+# forth at each torch/ORT call cost ~3 ms a batch under load, against ~35 µs of work.
+INLINE_BELOW_S = 0.001
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +104,26 @@ class Serving:
             self.ensure_int8()
         else:
             self.reports["int8"] = {"engine": "onnx", "cosine_to_fp32": None, "available": None}
+        self.full_batch_s = self._time_full_batch()
+
+    def _time_full_batch(self) -> float:
+        """Seconds a `max_batch` batch of probe inputs takes on the default plan: best of 3 for a small
+        model, the first run for any other (a large model is told apart at once)."""
+        repeated = self._probe * -(-self.max_batch // max(len(self._probe), 1))
+        batch, options = repeated[: self.max_batch], EmbedOptions(layer=self.layer)
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            self.run(batch, options)
+            best = min(best, time.perf_counter() - started)
+            if best >= INLINE_BELOW_S:
+                break
+        return best
+
+    @property
+    def inline(self) -> bool:
+        """Run batches on the caller's thread (the event loop): a small CPU model (INLINE_BELOW_S)."""
+        return self.device == "cpu" and self.full_batch_s < INLINE_BELOW_S
 
     # --- loading -------------------------------------------------------------------------------------
     def _load_onnx(self) -> None:
@@ -229,4 +253,6 @@ class Serving:
             "cpu_bf16": cpu_has_bf16(),
             "torch_threads": torch.get_num_threads(),
             "onnx_threads": self.threads if self.onnx is not None else None,
+            "full_batch_ms": round(self.full_batch_s * 1000, 3),
+            "inline": self.inline,
         }

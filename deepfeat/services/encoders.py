@@ -17,6 +17,7 @@ from deepfeat.db.models import Encoder
 from deepfeat.db.repositories.datasets import DatasetRepository
 from deepfeat.db.repositories.encoders import EncoderFacts, EncoderRepository
 from deepfeat.db.repositories.runs import RunRepository
+from deepfeat.db.session import after_commit
 from deepfeat.db.types import db_int, utcnow
 from deepfeat.encoders.catalogue import PRETRAINED, build_context, load_pretrained
 from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput
@@ -27,6 +28,7 @@ from deepfeat.errors import Conflict, DeepfeatError, NotFound, PayloadTooLarge, 
 from deepfeat.ids import new_id
 from deepfeat.nn import BuildContext, SourceEncoder
 from deepfeat.services.inference import TrainedModel, load_trained
+from deepfeat.services.ref_cache import encoders_changed
 from deepfeat.services.webhooks import WebhookService
 from deepfeat.specs.encoders import EncoderOut
 from deepfeat.storage import ArtifactStore
@@ -142,7 +144,9 @@ class EncoderService:
         self._alias_moved(name, alias, encoder)
 
     def _alias_moved(self, name: str, alias: str, encoder: Encoder | None) -> None:
-        """Tell the project's webhooks where `name@alias` points now (`version: null`: nowhere)."""
+        """Tell the project's webhooks where `name@alias` points now (`version: null`: nowhere), and
+        this process's embedding routes, once committed, that what they remember no longer holds."""
+        after_commit(self.session, encoders_changed)
         WebhookService(self.session, self.project_id).emit(
             "encoder.alias_moved",
             {

@@ -37,6 +37,7 @@ def test_an_encoder_reports_its_engine_and_each_precisions_cosine(
     assert 0.999 <= serving["precisions"]["bf16"]["cosine_to_fp32"] <= 1.0
     assert 0.9 < serving["precisions"]["int8"]["cosine_to_fp32"] < 1.0
     assert serving["onnx_threads"] == torch.get_num_threads()  # no worker on this host: every core
+    assert serving["inline"] is False  # a full batch takes far longer than a thread hop
     assert client.get("/v1/encoders/nope@2", headers=admin_headers).status_code == 404
     assert client.get("/v1/encoders/minilm-l6").status_code == 401
 
@@ -63,7 +64,10 @@ def test_a_registered_encoder_serves_from_its_graph_with_torch_answers(
     run_id = trained_run(client, admin_headers, settings, {**DIGITS_MLP, "training": {"epochs": 1}})
     registered = client.post("/v1/encoders", json={"run_id": run_id, "name": "dg"}, headers=admin_headers)
     assert registered.status_code == 201, registered.text
-    assert client.get("/v1/encoders/dg@1", headers=admin_headers).json()["serving"]["engine"] == "onnx"
+    serving = client.get("/v1/encoders/dg@1", headers=admin_headers).json()["serving"]
+    assert serving["engine"] == "onnx"
+    assert serving["inline"] is True  # a small MLP: its batches run on the event loop
+    assert serving["full_batch_ms"] < 1
     rows = np.random.default_rng(0).uniform(0, 16, size=(5, 64)).tolist()
     on_graph = client.post("/v1/encoders/dg/embed", json={"inputs": rows}, headers=admin_headers).json()
     # forward_features is `features` after the input norm: named as a layer, torch's hook answers it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -125,3 +126,24 @@ def test_the_batcher_feeds_the_batch_metrics() -> None:
     asyncio.run(main())
     assert count("deepfeat_embedding_batch_size_count") == before[0] + 1
     assert count("deepfeat_embedding_batch_tokens_sum") == before[1] + 12  # 2 inputs padded to 6
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_small_model_runs_on_the_event_loop_and_a_large_one_in_the_inference_thread(inline: bool) -> None:
+    """`inline` (the runtime's verdict on the model's measured batch time) decides, batch by batch."""
+    seen: list[int] = []
+
+    def fn(items: list[int]) -> list[int]:
+        seen.append(threading.get_ident())
+        return [i * 2 for i in items]
+
+    async def main() -> tuple[list[list[int]], int]:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(fn, pool, max_batch=8, inline=lambda: inline)
+            answers = await asyncio.gather(*(batcher.submit([i]) for i in range(5)))
+            return answers, threading.get_ident()
+
+    answers, loop_thread = asyncio.run(main())
+    assert answers == [[0], [2], [4], [6], [8]]
+    assert seen
+    assert all((ident == loop_thread) is inline for ident in seen)
