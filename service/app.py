@@ -55,11 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
         open_read_lane(settings.resolved_api_read_threads)
-        import os
-        import sys
-
-        if os.environ.get("XSW"):
-            sys.setswitchinterval(float(os.environ["XSW"]))
         ensure_up_to_date(engine)
         sessions = make_session_factory(engine)
         if settings.bootstrap_key is not None:
