@@ -151,6 +151,17 @@ def served_vectors(port: int, precision: str | None) -> np.ndarray:
     return np.asarray(response.json()["embeddings"])
 
 
+def full_batch_precision(port: int) -> str:
+    """What the server runs a full batch in by default (`auto` decides at load, by measurement)."""
+    import httpx
+
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/v1/encoders/minilm-l6", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    response.raise_for_status()
+    return str(response.json()["serving"]["full_batch_precision"])
+
+
 def start(data_dir: Path, env: dict[str, str]) -> DevStack:
     stack = DevStack(data_dir, KEY, worker=False, extra_env=env)
     return stack.start(timeout_s=600)  # preload exports the graph before /readyz says ready
@@ -180,6 +191,7 @@ def serve_minilm(data_dir: Path, threads: int, seconds: float, reference: np.nda
                     {
                         "engine": engine,
                         "precision": precision or "default",
+                        "full_batch_precision": full_batch_precision(stack.port) if not precision else None,
                         "c32": c32,
                         "c32_p50": p50_32,
                         "c1": c1,
@@ -279,10 +291,11 @@ def main() -> None:
                 f"   {r['cosine']:.5f}"
             )
         default = next(r for r in rows if r["engine"] == "auto" and r["precision"] == "default")
-        best32 = max(c["b32"] for n, c in ceilings.items() if n.endswith(("fp32", "bf16")))
+        ran = default["full_batch_precision"]  # the precision the default's full batches ran in
+        best32 = max(c["b32"] for n, c in ceilings.items() if n.endswith(ran))
         onnx1 = ceilings["onnx fp32"]["b1_ms"]
-        print("\ntargets (default server: engine auto, precision fp32)")
-        print(f"  c=32 vs best in-process fp32/bf16 ceiling: {default['c32'] / best32:.2f}x (target >= 0.85)")
+        print(f"\ntargets (default server: engine auto, precision auto: {ran} for full batches here)")
+        print(f"  c=32 vs best in-process {ran} ceiling: {default['c32'] / best32:.2f}x (target >= 0.85)")
         print(f"  c=1 p50 vs raw ONNX batch-1 forward: +{default['c1_p50'] - onnx1:.2f} ms (target <= 3 ms)")
         print(f"  default precision cosine to fp32: {default['cosine']:.5f} (target >= 0.9999)", flush=True)
         if not args.skip_digits:

@@ -168,7 +168,11 @@ def main() -> None:
         "--threads", type=int, default=os.cpu_count() or 1, help="deepfeat's inference threads"
     )
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache/deepfeat-bench/infinity")
-    parser.add_argument("--precision", default="fp32", help="deepfeat's DEEPFEAT_EMBED_PRECISION")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="deepfeat's DEEPFEAT_EMBED_PRECISION (default: the server's, auto)",
+    )
     args = parser.parse_args()
     venv = args.venv
     python = build_venv(venv)
@@ -213,7 +217,8 @@ def main() -> None:
             peer.wait(timeout=30)
     print(
         f"\nMiniLM-L6, one sentence per request, {args.rounds} rounds x {args.seconds:.0f} s, "
-        f"{os.cpu_count()} cores; infinity-emb {version} (optimum/ONNX), deepfeat threads {args.threads}"
+        f"{os.cpu_count()} cores; infinity-emb {version} (optimum/ONNX), deepfeat threads {args.threads}, "
+        f"precision {args.precision}"
     )
     print("                      c=32 sentences/s        c=1 sentences/s     c=1 p50 ms   min cosine to ST")
     for name in servers:

@@ -5,13 +5,15 @@ Engines (`DEEPFEAT_EMBED_ENGINE`): `onnx` serves the default layer from the expo
 never exports; `auto` (default) serves from the graph only if it matches torch to cosine ≥ 0.9999 on
 the probe. A `layer=` other than the exported one always runs on torch, whose hooks reach any module.
 
-Precisions (`DEEPFEAT_EMBED_PRECISION`, or a request's `precision`): `fp32` (default: exact, and the
-same answer whatever a request is batched with); `bf16` (torch autocast); `int8` (ORT dynamic
-quantisation); `auto`: fp32, and bf16 for chunks of `BF16_MIN_BATCH` or more inputs on a CPU with
-AVX512-BF16/AMX when bf16's probe cosine is ≥ 0.999 — measured here, bf16 was 1.4-2.0× fp32 at batch 32
-on such a CPU but 0.56-0.67× at batch 1, and 0.6× everywhere on a CPU without the instructions. `auto` never
-picks a precision whose cosine is under 0.999, but its answers move in the 4th decimal with the batch
-a request lands in, which is why it is not the default.
+Precisions (`DEEPFEAT_EMBED_PRECISION`, or a request's `precision`): `auto` (default): fp32, and bf16
+for chunks of `BF16_MIN_BATCH` or more inputs where bf16 pays off — the CPU has AVX512-BF16/AMX (or the
+device is a GPU), bf16's probe cosine to fp32 is ≥ `AUTO_MIN_COSINE` (0.9999), and a full batch ran at
+least `AUTO_MIN_SPEEDUP` faster in bf16 than in fp32 when the encoder loaded. Measured here, bf16 was
+1.4-2.0× fp32 at batch 32 on such a CPU but 0.56-0.67× at batch 1, 0.6× everywhere on a CPU without the
+instructions, and slower for a small MLP whatever the CPU: each of those keeps fp32. Under `auto` an
+answer can move in the 5th decimal with the batch a request lands in; `fp32` (exact, and the same
+answer whatever the batch), `bf16` (torch autocast, always) and `int8` (ORT dynamic quantisation) are
+asked for by name.
 
 Chunks: a batch is sorted by input length and cut into chunks of at most `max_batch` inputs and
 `max_tokens` padded tokens, each padded to its own longest input, so one long text no longer pads the
@@ -24,23 +26,25 @@ import logging
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from deepfeat.encoders import metrics
-from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput, pool
+from deepfeat.encoders.embedder import Embedder, EmbedOptions, InvalidInput, Precision, pool
 from deepfeat.encoders.engine import GraphCache, OnnxEngine
 
 log = logging.getLogger("deepfeat.encoders")
 ONNX_MIN_COSINE = 0.9999
-AUTO_MIN_COSINE = 0.999
+AUTO_MIN_COSINE = 0.9999  # what the default precision may lose, at most
+AUTO_MIN_SPEEDUP = 1.1  # bf16 must beat fp32 by this much on a full batch, or auto keeps fp32
 BF16_MIN_BATCH = 8
 # A CPU model whose full batch runs faster than this (measured at load) is run on the event loop rather
 # than in the inference thread: for a small MLP, handing the batch to a thread and then the GIL back and
 # forth at each torch/ORT call cost ~3 ms a batch under load, against ~35 µs of work.
 INLINE_BELOW_S = 0.001
+TIMING_BUDGET_S = 0.25  # a batch slower than this is timed once at load (loading stays fast)
 
 
 @lru_cache(maxsize=1)
@@ -104,21 +108,33 @@ class Serving:
             self.ensure_int8()
         else:
             self.reports["int8"] = {"engine": "onnx", "cosine_to_fp32": None, "available": None}
-        self.full_batch_s = self._time_full_batch()
+        fp32_s = self._time_full_batch("fp32")
+        bf16_s = self._time_full_batch("bf16") if self._bf16_may_pay() else None
+        self.reports["bf16"]["speedup_vs_fp32"] = round(fp32_s / bf16_s, 3) if bf16_s else None
+        # What a full batch costs on the default plan (it decides `inline`); `auto` resolves here with the
+        # speed-up just measured.
+        default = cast(Precision, self.plan(EmbedOptions(layer=layer), self.max_batch)[1])
+        self.full_batch_s = {"fp32": fp32_s, "bf16": bf16_s}.get(default) or self._time_full_batch(default)
 
-    def _time_full_batch(self) -> float:
-        """Seconds a `max_batch` batch of probe inputs takes on the default plan: best of 3 for a small
-        model, the first run for any other (a large model is told apart at once)."""
+    def _time_full_batch(self, precision: Precision) -> float:
+        """Seconds a `max_batch` batch of probe inputs takes in `precision` (on the engine that precision
+        runs on): best of 3 for a small model, of 2 for one whose batch is under TIMING_BUDGET_S (the
+        first run warms the shapes up), the first run for any other (told apart at once)."""
         repeated = self._probe * -(-self.max_batch // max(len(self._probe), 1))
-        batch, options = repeated[: self.max_batch], EmbedOptions(layer=self.layer)
+        batch, options = repeated[: self.max_batch], EmbedOptions(layer=self.layer, precision=precision)
         best = float("inf")
-        for _ in range(3):
+        for run in range(1, 4):
             started = time.perf_counter()
             self.run(batch, options)
             best = min(best, time.perf_counter() - started)
-            if best >= INLINE_BELOW_S:
+            if best >= INLINE_BELOW_S and (run >= 2 or best >= TIMING_BUDGET_S):
                 break
         return best
+
+    def _bf16_may_pay(self) -> bool:
+        """Whether bf16 is worth timing for `auto`: the hardware has it and the model keeps its answers."""
+        report = self.reports["bf16"]
+        return bool(report["hardware"]) and report["cosine_to_fp32"] >= AUTO_MIN_COSINE
 
     @property
     def inline(self) -> bool:
@@ -170,11 +186,8 @@ class Serving:
         return self.precision_setting
 
     def _auto_bf16(self, n: int) -> bool:
-        return (
-            n >= BF16_MIN_BATCH
-            and self.reports["bf16"]["hardware"]
-            and self.reports["bf16"]["cosine_to_fp32"] >= AUTO_MIN_COSINE
-        )
+        speedup = self.reports["bf16"].get("speedup_vs_fp32")
+        return n >= BF16_MIN_BATCH and self._bf16_may_pay() and (speedup or 0.0) >= AUTO_MIN_SPEEDUP
 
     def plan(self, options: EmbedOptions, n: int) -> tuple[str, str]:
         """(engine, precision) for a chunk of `n` inputs with `options`."""
@@ -253,6 +266,7 @@ class Serving:
             "cpu_bf16": cpu_has_bf16(),
             "torch_threads": torch.get_num_threads(),
             "onnx_threads": self.threads if self.onnx is not None else None,
+            "full_batch_precision": self.plan(EmbedOptions(layer=self.layer), self.max_batch)[1],
             "full_batch_ms": round(self.full_batch_s * 1000, 3),
             "inline": self.inline,
         }

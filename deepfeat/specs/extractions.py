@@ -26,7 +26,10 @@ class ExtractionRequest(SpecModel):
         default=None, description="default `mean`; `none` is not offered: rows must be one vector each"
     )
     normalize: bool | None = Field(default=None, description="L2-normalise; default: the encoder's")
-    precision: Literal["fp32", "bf16"] | None = Field(default=None, description="default: the server's")
+    precision: Literal["fp32", "bf16"] | None = Field(
+        default=None,
+        description="default: fp32 (exact; the server's `auto` is a per-batch choice of the serving path)",
+    )
     device: Literal["cpu", "gpu"] = Field(
         default="cpu", description="`gpu`: the job goes to the `gpu` queue and runs on a worker's CUDA device"
     )

@@ -108,7 +108,8 @@ def test_int8_on_request_and_the_batchers_metrics(client: TestClient, admin_head
         "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "int8"}, headers=admin_headers
     )
     assert int8.status_code == 200, int8.text
-    assert (fp32.json()["precision"], int8.json()["precision"]) == ("fp32", "int8")
+    # The server's default is auto; 2 inputs are under the bf16 batch size, so they run in fp32.
+    assert (fp32.json()["precision"], int8.json()["precision"]) == ("auto", "int8")
     a, b = np.asarray(fp32.json()["embeddings"]), np.asarray(int8.json()["embeddings"])
     assert not np.allclose(a, b, atol=1e-6)  # really quantised
     assert np.min(np.sum(a * b, axis=1)) > 0.9
@@ -121,8 +122,12 @@ def test_int8_on_request_and_the_batchers_metrics(client: TestClient, admin_head
     auto = client.post(
         "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "auto"}, headers=admin_headers
     )
-    assert auto.json()["precision"] == "auto"  # 2 inputs: under the bf16 batch size, so fp32's answer
+    exact = client.post(
+        "/v1/encoders/minilm-l6/embed", json={"inputs": texts, "precision": "fp32"}, headers=admin_headers
+    )
+    assert (auto.json()["precision"], exact.json()["precision"]) == ("auto", "fp32")
     assert np.allclose(auto.json()["embeddings"], a, atol=1e-6)
+    assert np.allclose(exact.json()["embeddings"], a, atol=1e-6)
 
     metrics = client.get("/metrics").text
     samples = _samples(metrics)
