@@ -11,7 +11,7 @@ per request, keep-alive HTTP/1.1 on asyncio streams) loads them in turn, alterna
 at 32 clients and at 1. Cosine of each server's vectors to sentence-transformers (run in the infinity
 venv on the same folder) is checked. Heavy: run it alone on the machine.
 
-    python bench/embed_peer.py [--rounds 5] [--seconds 6] [--threads N]
+    python bench/embed_peer.py [--rounds 5] [--seconds 6] [--threads N] [--api-workers N]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embed import KEY, SENTENCES, load  # the same load generator as bench/embed.py
 
+from deepfeat.cores import api_process_threads, available_cores
 from deepfeat.devstack import DevStack, free_port
 
 PEER = "infinity-emb[server,torch,optimum]"
@@ -165,7 +166,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument(
-        "--threads", type=int, default=os.cpu_count() or 1, help="deepfeat's inference threads"
+        "--threads", type=int, default=None, help="deepfeat's inference threads (default: cores / processes)"
+    )
+    parser.add_argument(
+        "--api-workers", type=int, default=1, help="deepfeat API processes (`deepfeat api --workers N`)"
     )
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache/deepfeat-bench/infinity")
     parser.add_argument(
@@ -188,13 +192,16 @@ def main() -> None:
         st = reference(venv, folder, work)
         peer_port = free_port()
         peer = start_infinity(venv, folder, peer_port, work / "infinity.log")
+        threads = args.threads or api_process_threads(args.api_workers, available_cores())
         env = {
-            "DEEPFEAT_INFERENCE_THREADS": str(args.threads),
+            "DEEPFEAT_INFERENCE_THREADS": str(threads),
             "DEEPFEAT_PRELOAD_ENCODERS": "minilm-l6",
             "DEEPFEAT_EMBED_ENGINE": "auto",
             "DEEPFEAT_EMBED_PRECISION": args.precision,
         }
-        ours = DevStack(work / "deepfeat", KEY, worker=False, extra_env=env).start(timeout_s=600)
+        ours = DevStack(
+            work / "deepfeat", KEY, worker=False, api_workers=args.api_workers, extra_env=env
+        ).start(timeout_s=600)
         try:
             servers = {
                 "deepfeat": (ours.port, "/v1/embeddings", "minilm-l6"),
@@ -217,8 +224,8 @@ def main() -> None:
             peer.wait(timeout=30)
     print(
         f"\nMiniLM-L6, one sentence per request, {args.rounds} rounds x {args.seconds:.0f} s, "
-        f"{os.cpu_count()} cores; infinity-emb {version} (optimum/ONNX), deepfeat threads {args.threads}, "
-        f"precision {args.precision}"
+        f"{os.cpu_count()} cores; infinity-emb {version} (optimum/ONNX); deepfeat {args.api_workers} API "
+        f"process(es) x {threads} inference thread(s), precision {args.precision}"
     )
     print("                      c=32 sentences/s        c=1 sentences/s     c=1 p50 ms   min cosine to ST")
     for name in servers:

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import httpx
 
-from deepfeat.processes import api_command, worker_command
+from deepfeat.processes import api_command, api_env, worker_command
 
 
 def free_port() -> int:
@@ -36,6 +36,7 @@ class DevStack:
     port: int = field(default_factory=free_port)
     worker: bool = True
     worker_concurrency: int = 1
+    api_workers: int = 1  # uvicorn processes on the port, as `deepfeat api --workers N` runs them
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -54,6 +55,7 @@ class DevStack:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
+        env.update(api_env(self.api_workers, env))
         for name, value in (
             ("DEEPFEAT_DATABASE_URL", self.database_url),
             ("DEEPFEAT_BROKER_URL", self.broker_url),
@@ -73,7 +75,7 @@ class DevStack:
         subprocess.run(
             [sys.executable, "-m", "deepfeat.cli", "migrate"], env=self.env, check=True, capture_output=True
         )
-        self._spawn("api", api_command("127.0.0.1", self.port))
+        self._spawn("api", api_command("127.0.0.1", self.port, self.api_workers))
         if self.worker:
             self._spawn("worker", worker_command("cpu", self.worker_concurrency))
         deadline = time.monotonic() + timeout_s
@@ -93,8 +95,14 @@ class DevStack:
             )
 
     def _api_ready(self) -> bool:
+        """/readyz answers 200, on fresh connections several times in a row when several processes
+        share the port (each loads its own encoders; which one accepts a connection is the kernel's
+        choice)."""
         try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            return all(
+                httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+                for _ in range(1 if self.api_workers == 1 else 4 * self.api_workers)
+            )
         except httpx.HTTPError:
             return False
 

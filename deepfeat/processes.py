@@ -15,11 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from deepfeat.config import Settings
+from deepfeat.cores import api_process_threads, available_cores
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -50,6 +52,14 @@ def api_command(host: str, port: int, workers: int = 1) -> list[str]:
         "--no-access-log",
         *(["--workers", str(workers)] if workers > 1 else []),
     ]
+
+
+def api_env(workers: int, environ: Mapping[str, str]) -> dict[str, str]:
+    """What `deepfeat api --workers N` adds to the environment of its processes: each one's share of the
+    cores for inference (cores.py), unless DEEPFEAT_INFERENCE_THREADS is set already."""
+    if workers <= 1 or environ.get("DEEPFEAT_INFERENCE_THREADS"):
+        return {}
+    return {"DEEPFEAT_INFERENCE_THREADS": str(api_process_threads(workers, available_cores()))}
 
 
 def worker_command(queues: str, concurrency: int) -> list[str]:

@@ -15,6 +15,7 @@ from deepfeat.processes import (
     Supervisor,
     admin_key,
     api_command,
+    api_env,
     default_queues,
     port_problem,
     thread_plan,
@@ -115,8 +116,11 @@ def api(
         int, typer.Option(min=1, help="API processes on this port (one per core you can spare).")
     ] = 1,
 ) -> None:
-    """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out."""
+    """Run only the HTTP API (same DEEPFEAT_* settings); for containers and scaling out. With
+    `--workers N`, each process's inference takes 1/N of the cores unless DEEPFEAT_INFERENCE_THREADS
+    says otherwise (N processes each taking every core would oversubscribe them)."""
     _require_free(host, port)
+    os.environ.update(api_env(workers, os.environ))
     argv = api_command(host, port, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with uvicorn; argv is ours
 
