@@ -26,7 +26,7 @@ import logging
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +79,7 @@ class Serving:
         layer: str | None,
         *,
         engine: str,
-        precision: str,
+        precision: Precision,
         cache: GraphCache | None,
         threads: int,
         device: str = "cpu",
@@ -113,7 +113,7 @@ class Serving:
         self.reports["bf16"]["speedup_vs_fp32"] = round(fp32_s / bf16_s, 3) if bf16_s else None
         # What a full batch costs on the default plan (it decides `inline`); `auto` resolves here with the
         # speed-up just measured.
-        default = cast(Precision, self.plan(EmbedOptions(layer=layer), self.max_batch)[1])
+        default = self.full_batch_precision()
         self.full_batch_s = {"fp32": fp32_s, "bf16": bf16_s}.get(default) or self._time_full_batch(default)
 
     def _time_full_batch(self, precision: Precision) -> float:
@@ -189,9 +189,13 @@ class Serving:
         speedup = self.reports["bf16"].get("speedup_vs_fp32")
         return n >= BF16_MIN_BATCH and self._bf16_may_pay() and (speedup or 0.0) >= AUTO_MIN_SPEEDUP
 
-    def plan(self, options: EmbedOptions, n: int) -> tuple[str, str]:
+    def full_batch_precision(self) -> Precision:
+        """What a full batch of a request without `precision` runs in (`auto` resolved)."""
+        return self.plan(EmbedOptions(layer=self.layer), self.max_batch)[1]
+
+    def plan(self, options: EmbedOptions, n: int) -> tuple[str, Precision]:
         """(engine, precision) for a chunk of `n` inputs with `options`."""
-        precision = options.precision or self.precision_setting
+        precision: Precision = options.precision or self.precision_setting
         if precision == "auto":
             precision = "bf16" if self._auto_bf16(n) else "fp32"
         on_graph = options.layer == self.layer
@@ -266,7 +270,7 @@ class Serving:
             "cpu_bf16": cpu_has_bf16(),
             "torch_threads": torch.get_num_threads(),
             "onnx_threads": self.threads if self.onnx is not None else None,
-            "full_batch_precision": self.plan(EmbedOptions(layer=self.layer), self.max_batch)[1],
+            "full_batch_precision": self.full_batch_precision(),
             "full_batch_ms": round(self.full_batch_s * 1000, 3),
             "inline": self.inline,
         }
