@@ -26,6 +26,9 @@ from service.embedding import Runtime, embed_inputs, resolve
 from service.routing import OneHopRoute
 
 router = APIRouter(route_class=OneHopRoute, prefix="/v1/encoders", tags=["encoders"])
+# The embed route on its own, so the app tries it among the first (routes are tried in order; see
+# service/app.py), ahead of the catalogue and registration routes it would otherwise wait behind.
+embed_router = APIRouter(route_class=OneHopRoute, prefix="/v1/encoders", tags=["encoders"])
 
 
 @router.get("", response_model=EncoderPage)
@@ -101,7 +104,7 @@ def export(
     )
 
 
-@router.post(
+@embed_router.post(
     "/{name}/embed",
     response_model=EmbedResponse,
     responses={413: {"description": "too many inputs or too large"}, 429: {"description": "queue full"}},
