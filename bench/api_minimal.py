@@ -31,10 +31,10 @@ def bare_run(run_id: str) -> dict[str, Any]:
 
 
 @bare.post("/v1/encoders/{name}/embed")
-async def bare_embed(name: str) -> dict[str, Any]:
-    """bench/embed.py's HTTP ceiling for a small model: an embedding route (async, as deepfeat's is)
-    answering a constant 32-vector, so nothing but FastAPI + uvicorn is measured."""
-    return {"model": name, "embeddings": [[0.0] * 32]}
+async def bare_embed(name: str, dim: int = 32) -> dict[str, Any]:
+    """bench/embed.py's HTTP ceiling: an embedding route (async, as deepfeat's is) answering a constant
+    `dim`-vector (the encoder's width), so nothing but FastAPI + uvicorn is measured."""
+    return {"model": name, "embeddings": [[0.0] * dim]}
 
 
 minimal = FastAPI()
