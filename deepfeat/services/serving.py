@@ -50,7 +50,9 @@ def preload(
 ) -> None:
     """Load and compile `DEEPFEAT_PRELOAD_ENCODERS` (catalogue names, or `<project id>/<ref>` for a
     registered one), then mark the runtime ready; a failure is kept for /readyz to show. With
-    `freeze_heap`, what start-up made is then frozen (`freeze_startup_heap`) before /readyz says ready."""
+    `freeze_heap`, what start-up made is then frozen (`freeze_startup_heap`): before /readyz says ready
+    when there is something to preload; with nothing to preload the runtime is ready from the start and
+    the freeze follows a moment later."""
     try:
         for ref in runtime.settings.preload:
             try:

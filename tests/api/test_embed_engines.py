@@ -186,7 +186,7 @@ def test_the_serving_process_freezes_its_start_up_heap_before_it_is_ready(settin
             assert client.get("/readyz").status_code == 200
             frozen = gc.get_freeze_count()
             assert frozen > 10_000  # torch, the app, its schemas: the heap itself, not a handful
-            assert gc.get_count()[2] < frozen
+            assert len(gc.get_objects()) < frozen  # what a collection still walks: the rest, not it
     finally:
         gc.unfreeze()
 
